@@ -1,0 +1,43 @@
+# api_tokens: PGXS build.  make && make install && make installcheck
+
+EXTENSION = api_tokens
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = api_tokens
+# Pure token code (no PostgreSQL headers) and the server glue around it.
+PURE_OBJS = src/base62.o src/hex.o src/token_format.o
+OBJS = $(PURE_OBJS) \
+	src/api_tokens.o src/token_functions.o src/token_hash.o \
+	src/token_table.o src/validate.o src/last_used.o
+SHLIB_LINK += -lz
+
+DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+
+# pg_regress in PostgreSQL 15 has no --expecteddir: it reads inputs from
+# <inputdir>/sql and takes expected files from ./expected first, so the
+# inputs live in test/ and every expected output in expected/.
+TESTS = $(sort $(wildcard test/sql/*.sql))
+REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
+REGRESS_OPTS = --inputdir=test
+ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test
+
+EXTRA_CLEAN = test/unit/token_format_test test/fuzz/token_fuzzer
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# C unit tests of the pure token code, optionally under sanitizers:
+#   make unittest
+#   make unittest UNIT_CC=clang UNIT_CFLAGS="-g -fsanitize=address,undefined -fno-sanitize-recover=all"
+UNIT_CC ?= $(CC)
+UNIT_CFLAGS ?= -O2 -g -Wall -Wextra -Werror
+PURE_SRCS = $(PURE_OBJS:.o=.c)
+
+test/unit/token_format_test: test/unit/token_format_test.c $(PURE_SRCS) src/*.h
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc -o $@ test/unit/token_format_test.c $(PURE_SRCS) -lz
+
+.PHONY: unittest
+unittest: test/unit/token_format_test
+	test/unit/token_format_test
