@@ -63,7 +63,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF to_regclass('@extschema@.api_tokens') IS NOT NULL THEN
-        RAISE EXCEPTION 'table %s already exists', '@extschema@.api_tokens'::regclass
+        RAISE EXCEPTION 'table % already exists', '@extschema@.api_tokens'::regclass
             USING ERRCODE = 'duplicate_table';
     END IF;
 

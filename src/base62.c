@@ -4,10 +4,9 @@
  */
 #include "base62.h"
 
-const char	base62_alphabet[62] =
-"0123456789"
-"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-"abcdefghijklmnopqrstuvwxyz";
+const char base62_alphabet[62] = "0123456789"
+								 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+								 "abcdefghijklmnopqrstuvwxyz";
 
 /* Largest multiple of 62 that fits in a byte: bytes at or above it are dropped. */
 #define BASE62_REJECT_FROM 248
@@ -36,10 +35,9 @@ base62_encode_u32(uint32_t value, char *out, size_t width)
 }
 
 size_t
-base62_from_random_bytes(const uint8_t *in, size_t in_len,
-						 char *out, size_t out_len)
+base62_from_random_bytes(const uint8_t *in, size_t in_len, char *out, size_t out_len)
 {
-	size_t		written = 0;
+	size_t written = 0;
 
 	for (size_t i = 0; i < in_len && written < out_len; i++)
 	{

@@ -12,7 +12,7 @@
 extern const char base62_alphabet[62];
 
 /* Value of c in the alphabet, or -1 if c is not a base62 digit. */
-extern int	base62_digit_value(unsigned char c);
+extern int base62_digit_value(unsigned char c);
 
 /*
  * Writes value as exactly width base62 digits, most significant first,
@@ -26,7 +26,6 @@ extern bool base62_encode_u32(uint32_t value, char *out, size_t width);
  * from in until out_len digits are written or in is exhausted; returns the
  * number of digits written.
  */
-extern size_t base62_from_random_bytes(const uint8_t *in, size_t in_len,
-									   char *out, size_t out_len);
+extern size_t base62_from_random_bytes(const uint8_t *in, size_t in_len, char *out, size_t out_len);
 
-#endif							/* API_TOKENS_BASE62_H */
+#endif /* API_TOKENS_BASE62_H */

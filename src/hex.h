@@ -11,4 +11,4 @@
 /* Writes 2 * len lowercase hex digits of in to out (not NUL-terminated). */
 extern void hex_encode_lower(const uint8_t *in, size_t len, char *out);
 
-#endif							/* API_TOKENS_HEX_H */
+#endif /* API_TOKENS_HEX_H */

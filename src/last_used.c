@@ -21,11 +21,11 @@
 
 #include "last_used.h"
 
-#define UPDATE_LAST_USED \
-	"UPDATE %1$s SET last_used_at = $1" \
-	" WHERE ctid OPERATOR(pg_catalog.=) (" \
-	"  SELECT ctid FROM %1$s" \
-	"  WHERE ctid OPERATOR(pg_catalog.=) $2 AND id OPERATOR(pg_catalog.=) $3" \
+#define UPDATE_LAST_USED                                                                           \
+	"UPDATE %1$s SET last_used_at = $1"                                                            \
+	" WHERE ctid OPERATOR(pg_catalog.=) ("                                                         \
+	"  SELECT ctid FROM %1$s"                                                                      \
+	"  WHERE ctid OPERATOR(pg_catalog.=) $2 AND id OPERATOR(pg_catalog.=) $3"                      \
 	"  FOR NO KEY UPDATE SKIP LOCKED)"
 
 /* The prepared UPDATE, kept for the backend's life, and its table. */
@@ -35,8 +35,8 @@ static char *update_plan_table = NULL;
 static SPIPlanPtr
 prepared_update(const char *qualified_table)
 {
-	Oid			argtypes[3] = {TIMESTAMPTZOID, TIDOID, UUIDOID};
-	SPIPlanPtr	plan;
+	Oid argtypes[3] = {TIMESTAMPTZOID, TIDOID, UUIDOID};
+	SPIPlanPtr plan;
 
 	if (update_plan != NULL && strcmp(update_plan_table, qualified_table) == 0)
 		return update_plan;
@@ -57,11 +57,10 @@ prepared_update(const char *qualified_table)
 }
 
 static void
-write_last_used(const char *qualified_table, ItemPointer tid,
-				Datum token_id, TimestampTz now)
+write_last_used(const char *qualified_table, ItemPointer tid, Datum token_id, TimestampTz now)
 {
-	Datum		values[3];
-	int			rc;
+	Datum values[3];
+	int rc;
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = PointerGetDatum(tid);
@@ -77,8 +76,7 @@ write_last_used(const char *qualified_table, ItemPointer tid,
 
 /* Runs the write in a subtransaction that swallows serialization failures. */
 static void
-write_last_used_absorbing_conflicts(const char *qualified_table,
-									ItemPointer tid, Datum token_id,
+write_last_used_absorbing_conflicts(const char *qualified_table, ItemPointer tid, Datum token_id,
 									TimestampTz now)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
@@ -95,7 +93,7 @@ write_last_used_absorbing_conflicts(const char *qualified_table,
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData *edata;
 
 		MemoryContextSwitchTo(caller_context);
 		edata = CopyErrorData();
@@ -111,8 +109,7 @@ write_last_used_absorbing_conflicts(const char *qualified_table,
 }
 
 void
-last_used_record(const char *qualified_table, ItemPointer tid,
-				 Datum token_id, TimestampTz now)
+last_used_record(const char *qualified_table, ItemPointer tid, Datum token_id, TimestampTz now)
 {
 	if (RecoveryInProgress() || XactReadOnly || IsolationIsSerializable())
 		return;

@@ -16,7 +16,7 @@
  * skipped, silently, when another session holds the row lock or has changed
  * the row, in read-only and serializable transactions, and on a standby.
  */
-extern void last_used_record(const char *qualified_table, ItemPointer tid,
-							 Datum token_id, TimestampTz now);
+extern void last_used_record(const char *qualified_table, ItemPointer tid, Datum token_id,
+							 TimestampTz now);
 
-#endif							/* API_TOKENS_LAST_USED_H */
+#endif /* API_TOKENS_LAST_USED_H */

@@ -19,7 +19,7 @@ token_brand_is_valid(const char *brand, size_t len)
 		return false;
 	for (size_t i = 0; i < len; i++)
 	{
-		char		c = brand[i];
+		char c = brand[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
 			return false;
@@ -30,7 +30,7 @@ token_brand_is_valid(const char *brand, size_t len)
 void
 token_checksum(const char *random_part, char out[TOKEN_CHECKSUM_LEN])
 {
-	uLong		crc = crc32(0L, Z_NULL, 0);
+	uLong crc = crc32(0L, Z_NULL, 0);
 
 	crc = crc32(crc, (const Bytef *) random_part, TOKEN_RANDOM_LEN);
 	/* 62^6 > 2^32, so six digits always suffice. */
@@ -38,14 +38,13 @@ token_checksum(const char *random_part, char out[TOKEN_CHECKSUM_LEN])
 }
 
 size_t
-token_generate(const char *brand, token_random_fn random_fn,
-			   char *out, size_t out_size)
+token_generate(const char *brand, token_random_fn random_fn, char *out, size_t out_size)
 {
-	size_t		brand_len = strlen(brand);
-	size_t		token_len = brand_len + 1 + TOKEN_BODY_LEN;
-	char	   *body = out + brand_len + 1;
-	size_t		filled = 0;
-	uint8_t		batch[RANDOM_BATCH];
+	size_t brand_len = strlen(brand);
+	size_t token_len = brand_len + 1 + TOKEN_BODY_LEN;
+	char *body = out + brand_len + 1;
+	size_t filled = 0;
+	uint8_t batch[RANDOM_BATCH];
 
 	if (!token_brand_is_valid(brand, brand_len) || out_size < token_len + 1)
 		return 0;
@@ -71,9 +70,9 @@ token_generate(const char *brand, token_random_fn random_fn,
 bool
 token_is_wellformed(const char *s, size_t len)
 {
-	size_t		brand_len;
-	bool		ok = true;
-	char		expected[TOKEN_CHECKSUM_LEN];
+	size_t brand_len;
+	bool ok = true;
+	char expected[TOKEN_CHECKSUM_LEN];
 	const char *body;
 
 	/* Bounded work whatever the input: longer strings are never read. */

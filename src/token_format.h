@@ -39,8 +39,8 @@ extern void token_checksum(const char *random_part, char out[TOKEN_CHECKSUM_LEN]
  * NUL-terminated, and returns its length; 0 if the brand is invalid or the
  * random source failed.
  */
-extern size_t token_generate(const char *brand, token_random_fn random_fn,
-							 char *out, size_t out_size);
+extern size_t token_generate(const char *brand, token_random_fn random_fn, char *out,
+							 size_t out_size);
 
 /*
  * True if the len bytes at s form a token of any valid brand with a correct
@@ -50,4 +50,4 @@ extern size_t token_generate(const char *brand, token_random_fn random_fn,
  */
 extern bool token_is_wellformed(const char *s, size_t len);
 
-#endif							/* TOKEN_FORMAT_H */
+#endif /* TOKEN_FORMAT_H */

@@ -25,8 +25,8 @@ strong_random(void *buf, size_t len)
 bool
 token_datum_is_wellformed(Datum token)
 {
-	text	   *t;
-	bool		ok;
+	text *t;
+	bool ok;
 
 	/* Decide on the stored length first, so huge values are never detoasted. */
 	if (toast_raw_datum_size(token) - VARHDRSZ > TOKEN_MAX_LEN)
@@ -43,20 +43,18 @@ PG_FUNCTION_INFO_V1(api_token_generate);
 Datum
 api_token_generate(PG_FUNCTION_ARGS)
 {
-	char		buf[TOKEN_MAX_LEN + 1];
-	size_t		len;
-	text	   *result;
+	char buf[TOKEN_MAX_LEN + 1];
+	size_t len;
+	text *result;
 
 	if (!token_brand_is_valid(api_tokens_brand, strlen(api_tokens_brand)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid value for parameter \"api_tokens.brand\"")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid value for parameter \"api_tokens.brand\"")));
 
 	len = token_generate(api_tokens_brand, strong_random, buf, sizeof(buf));
 	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random bytes for a token")));
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+						errmsg("could not generate random bytes for a token")));
 
 	result = cstring_to_text_with_len(buf, len);
 	explicit_bzero(buf, sizeof(buf));
@@ -68,11 +66,10 @@ PG_FUNCTION_INFO_V1(api_token_hash);
 Datum
 api_token_hash(PG_FUNCTION_ARGS)
 {
-	text	   *token = PG_GETARG_TEXT_PP(0);
-	text	   *result = (text *) palloc(VARHDRSZ + TOKEN_HASH_HEX_LEN);
+	text *token = PG_GETARG_TEXT_PP(0);
+	text *result = (text *) palloc(VARHDRSZ + TOKEN_HASH_HEX_LEN);
 
-	token_sha256_hex(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token),
-					 VARDATA(result));
+	token_sha256_hex(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), VARDATA(result));
 	SET_VARSIZE(result, VARHDRSZ + TOKEN_HASH_HEX_LEN);
 	PG_RETURN_TEXT_P(result);
 }
@@ -82,9 +79,9 @@ PG_FUNCTION_INFO_V1(api_token_prefix);
 Datum
 api_token_prefix(PG_FUNCTION_ARGS)
 {
-	text	   *token = PG_GETARG_TEXT_PP(0);
+	text *token = PG_GETARG_TEXT_PP(0);
 	const char *data = VARDATA_ANY(token);
-	int			len = VARSIZE_ANY_EXHDR(token);
+	int len = VARSIZE_ANY_EXHDR(token);
 
 	/* Characters, not bytes, as varchar(8) counts them. */
 	len = pg_mbcharcliplen(data, len, TOKEN_PREFIX_LEN);

@@ -13,4 +13,4 @@
  */
 extern bool token_datum_is_wellformed(Datum token);
 
-#endif							/* API_TOKENS_TOKEN_FUNCTIONS_H */
+#endif /* API_TOKENS_TOKEN_FUNCTIONS_H */

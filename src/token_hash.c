@@ -16,18 +16,18 @@
 void
 token_sha256_hex(const char *data, size_t len, char out[TOKEN_HASH_HEX_LEN])
 {
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	uint8 digest[PG_SHA256_DIGEST_LENGTH];
 
 #if PG_VERSION_NUM >= 140000
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	bool		ok;
+	bool ok;
 
 	ok = pg_cryptohash_init(ctx) == 0 &&
-		pg_cryptohash_update(ctx, (const uint8 *) data, len) == 0 &&
+		 pg_cryptohash_update(ctx, (const uint8 *) data, len) == 0 &&
 #if PG_VERSION_NUM >= 150000
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) == 0;
+		 pg_cryptohash_final(ctx, digest, sizeof(digest)) == 0;
 #else
-		pg_cryptohash_final(ctx, digest) == 0;
+		 pg_cryptohash_final(ctx, digest) == 0;
 #endif
 	pg_cryptohash_free(ctx);
 	if (!ok)

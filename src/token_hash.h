@@ -10,7 +10,6 @@
 #define TOKEN_HASH_HEX_LEN 64
 
 /* Writes the lowercase hex SHA-256 of data to out (not NUL-terminated). */
-extern void token_sha256_hex(const char *data, size_t len,
-							 char out[TOKEN_HASH_HEX_LEN]);
+extern void token_sha256_hex(const char *data, size_t len, char out[TOKEN_HASH_HEX_LEN]);
 
-#endif							/* API_TOKENS_TOKEN_HASH_H */
+#endif /* API_TOKENS_TOKEN_HASH_H */

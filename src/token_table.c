@@ -46,22 +46,20 @@ token_table_init(void)
 static AttrNumber
 column_of_type(Relation rel, const char *column, Oid type1, Oid type2)
 {
-	Oid			relid = RelationGetRelid(rel);
-	AttrNumber	attnum = get_attnum(relid, column);
-	Oid			type;
+	Oid relid = RelationGetRelid(rel);
+	AttrNumber attnum = get_attnum(relid, column);
+	Oid type;
 
 	if (attnum == InvalidAttrNumber)
 		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("table \"%s\" has no column \"%s\"",
-						RelationGetRelationName(rel), column)));
+				(errcode(ERRCODE_UNDEFINED_COLUMN), errmsg("table \"%s\" has no column \"%s\"",
+														   RelationGetRelationName(rel), column)));
 	type = get_atttype(relid, attnum);
 	if (type != type1 && type != type2)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("column \"%s\" of table \"%s\" has type %s, expected %s",
-						column, RelationGetRelationName(rel),
-						format_type_be(type), format_type_be(type1))));
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+						errmsg("column \"%s\" of table \"%s\" has type %s, expected %s", column,
+							   RelationGetRelationName(rel), format_type_be(type),
+							   format_type_be(type1))));
 	return attnum;
 }
 
@@ -69,19 +67,17 @@ column_of_type(Relation rel, const char *column, Oid type1, Oid type2)
 static Oid
 find_hash_index(Relation rel, AttrNumber att_token_hash, Oid *collation)
 {
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	Oid			found = InvalidOid;
+	List *indexes = RelationGetIndexList(rel);
+	ListCell *lc;
+	Oid found = InvalidOid;
 
-	foreach(lc, indexes)
+	foreach (lc, indexes)
 	{
-		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Relation index = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = index->rd_index;
 
-		if (form->indisunique && form->indisvalid && form->indislive &&
-			form->indnkeyatts == 1 &&
-			form->indkey.values[0] == att_token_hash &&
-			index->rd_rel->relam == BTREE_AM_OID &&
+		if (form->indisunique && form->indisvalid && form->indislive && form->indnkeyatts == 1 &&
+			form->indkey.values[0] == att_token_hash && index->rd_rel->relam == BTREE_AM_OID &&
 			RelationGetIndexPredicate(index) == NIL)
 		{
 			found = RelationGetRelid(index);
@@ -94,11 +90,11 @@ find_hash_index(Relation rel, AttrNumber att_token_hash, Oid *collation)
 	list_free(indexes);
 
 	if (!OidIsValid(found))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" has no unique index on token_hash",
-						RelationGetRelationName(rel)),
-				 errhint("Create it with: CREATE UNIQUE INDEX ix_api_tokens_token_hash ON api_tokens (token_hash);")));
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("table \"%s\" has no unique index on token_hash",
+							   RelationGetRelationName(rel)),
+						errhint("Create it with: CREATE UNIQUE INDEX ix_api_tokens_token_hash ON "
+								"api_tokens (token_hash);")));
 	return found;
 }
 
@@ -106,20 +102,20 @@ find_hash_index(Relation rel, AttrNumber att_token_hash, Oid *collation)
 static Relation
 build_cache(Oid fn_oid, LOCKMODE lockmode)
 {
-	Oid			namespace = get_func_namespace(fn_oid);
-	char	   *nspname = get_namespace_name(namespace);
-	Oid			relid = get_relname_relid("api_tokens", namespace);
-	Relation	rel;
-	AttrNumber	att_token_hash;
-	uint64		invalidations_before;
+	Oid namespace = get_func_namespace(fn_oid);
+	char *nspname = get_namespace_name(namespace);
+	Oid relid = get_relname_relid("api_tokens", namespace);
+	Relation rel;
+	AttrNumber att_token_hash;
+	uint64 invalidations_before;
 
 	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table %s does not exist",
-						quote_qualified_identifier(nspname, "api_tokens")),
-				 errhint("Create the users table, then run SELECT %s.api_tokens_create_table('users');",
-						 quote_identifier(nspname))));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("table %s does not exist", quote_qualified_identifier(nspname, "api_tokens")),
+			 errhint("Create the users table, then run SELECT %s.api_tokens_create_table('users');",
+					 quote_identifier(nspname))));
 
 	if (cache.qualified_name)
 		pfree(cache.qualified_name);
@@ -130,10 +126,8 @@ build_cache(Oid fn_oid, LOCKMODE lockmode)
 
 	rel = table_open(relid, lockmode);
 	if (rel->rd_rel->relkind != RELKIND_RELATION)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an ordinary table",
-						RelationGetRelationName(rel))));
+		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						errmsg("\"%s\" is not an ordinary table", RelationGetRelationName(rel))));
 
 	cache.att_id = column_of_type(rel, "id", UUIDOID, UUIDOID);
 	cache.att_user_id = column_of_type(rel, "user_id", UUIDOID, UUIDOID);
@@ -143,8 +137,8 @@ build_cache(Oid fn_oid, LOCKMODE lockmode)
 	cache.att_is_active = column_of_type(rel, "is_active", BOOLOID, BOOLOID);
 	att_token_hash = column_of_type(rel, "token_hash", VARCHAROID, TEXTOID);
 	cache.hash_index = find_hash_index(rel, att_token_hash, &cache.hash_collation);
-	cache.qualified_name = MemoryContextStrdup(TopMemoryContext,
-											   quote_qualified_identifier(nspname, "api_tokens"));
+	cache.qualified_name =
+		MemoryContextStrdup(TopMemoryContext, quote_qualified_identifier(nspname, "api_tokens"));
 
 	/* Trust the cache next time only if no invalidation came in meanwhile. */
 	cache_valid = (invalidations == invalidations_before);
@@ -157,7 +151,7 @@ token_table_open(Oid fn_oid, LOCKMODE lockmode, const TokenTable **table)
 	*table = &cache;
 	for (;;)
 	{
-		Relation	rel;
+		Relation rel;
 
 		if (!cache_valid)
 			return build_cache(fn_oid, lockmode);

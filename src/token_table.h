@@ -13,16 +13,16 @@
 
 typedef struct TokenTable
 {
-	Oid			relid;			/* the api_tokens table */
-	Oid			hash_index;		/* unique btree index on token_hash */
-	Oid			hash_collation; /* collation of that index's key */
-	char	   *qualified_name; /* "schema".api_tokens, for SPI statements */
-	AttrNumber	att_id;
-	AttrNumber	att_user_id;
-	AttrNumber	att_scopes;
-	AttrNumber	att_expires_at;
-	AttrNumber	att_last_used_at;
-	AttrNumber	att_is_active;
+	Oid relid;			  /* the api_tokens table */
+	Oid hash_index;		  /* unique btree index on token_hash */
+	Oid hash_collation;	  /* collation of that index's key */
+	char *qualified_name; /* "schema".api_tokens, for SPI statements */
+	AttrNumber att_id;
+	AttrNumber att_user_id;
+	AttrNumber att_scopes;
+	AttrNumber att_expires_at;
+	AttrNumber att_last_used_at;
+	AttrNumber att_is_active;
 } TokenTable;
 
 /* Registers the invalidation callback; called once from _PG_init. */
@@ -33,7 +33,6 @@ extern void token_table_init(void);
  * with lockmode, and sets *table to its cached description.  Raises an
  * error if there is no such table or it lacks a unique index on token_hash.
  */
-extern Relation token_table_open(Oid fn_oid, LOCKMODE lockmode,
-								 const TokenTable **table);
+extern Relation token_table_open(Oid fn_oid, LOCKMODE lockmode, const TokenTable **table);
 
-#endif							/* API_TOKENS_TOKEN_TABLE_H */
+#endif /* API_TOKENS_TOKEN_TABLE_H */

@@ -36,16 +36,16 @@
 /* What the index probe found. */
 typedef struct FoundToken
 {
-	bool		found;
-	const char *table;			/* qualified name of the table probed */
+	bool found;
+	const char *table; /* qualified name of the table probed */
 	ItemPointerData tid;
-	Datum		id;
-	Datum		user_id;
-	ArrayType  *scopes;			/* NULL if the column is NULL */
-	bool		is_active;
-	bool		has_expiry;
+	Datum id;
+	Datum user_id;
+	ArrayType *scopes; /* NULL if the column is NULL */
+	bool is_active;
+	bool has_expiry;
 	TimestampTz expires_at;
-	bool		has_last_used;
+	bool has_last_used;
 	TimestampTz last_used_at;
 } FoundToken;
 
@@ -58,7 +58,7 @@ result_descriptor(void)
 	if (desc == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-		TupleDesc	d = CreateTemplateTupleDesc(4);
+		TupleDesc d = CreateTemplateTupleDesc(4);
 
 		TupleDescInitEntry(d, 1, "status", TEXTOID, -1, 0);
 		TupleDescInitEntry(d, 2, "token_id", UUIDOID, -1, 0);
@@ -74,25 +74,22 @@ result_descriptor(void)
 static Datum *
 required_scopes(FunctionCallInfo fcinfo, int *count)
 {
-	ArrayType  *array;
-	Datum	   *elems;
-	bool	   *nulls;
+	ArrayType *array;
+	Datum *elems;
+	bool *nulls;
 
 	*count = 0;
 	if (PG_ARGISNULL(1))
 		return NULL;
 	array = PG_GETARG_ARRAYTYPE_P(1);
 	if (ARR_NDIM(array) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("required_scopes must be a one-dimensional array")));
-	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, count);
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						errmsg("required_scopes must be a one-dimensional array")));
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, count);
 	for (int i = 0; i < *count; i++)
 		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("required_scopes must not contain NULL")));
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							errmsg("required_scopes must not contain NULL")));
 	return elems;
 }
 
@@ -101,23 +98,23 @@ static void
 probe(FunctionCallInfo fcinfo, text *hash, FoundToken *out)
 {
 	const TokenTable *tt;
-	Relation	heap = token_table_open(fcinfo->flinfo->fn_oid, AccessShareLock, &tt);
-	Relation	index = index_open(tt->hash_index, AccessShareLock);
-	Snapshot	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+	Relation heap = token_table_open(fcinfo->flinfo->fn_oid, AccessShareLock, &tt);
+	Relation index = index_open(tt->hash_index, AccessShareLock);
+	Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
 	TupleTableSlot *slot = table_slot_create(heap, NULL);
 	IndexScanDesc scan;
 	ScanKeyData key;
 
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   tt->hash_collation, F_TEXTEQ, PointerGetDatum(hash));
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid, tt->hash_collation,
+						   F_TEXTEQ, PointerGetDatum(hash));
 	scan = index_beginscan(heap, index, snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 
 	out->found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	if (out->found)
 	{
-		bool		isnull;
-		Datum		d;
+		bool isnull;
+		Datum d;
 
 		out->table = tt->qualified_name;
 		out->tid = slot->tts_tid;
@@ -148,31 +145,29 @@ probe(FunctionCallInfo fcinfo, text *hash, FoundToken *out)
 static bool
 has_scopes(ArrayType *scopes, Datum *required, int nrequired)
 {
-	Datum	   *have = NULL;
-	bool	   *have_nulls = NULL;
-	int			nhave = 0;
+	Datum *have = NULL;
+	bool *have_nulls = NULL;
+	int nhave = 0;
 
 	if (nrequired == 0)
 		return true;
 	if (scopes == NULL)
 		return false;
-	deconstruct_array(scopes, TEXTOID, -1, false, TYPALIGN_INT,
-					  &have, &have_nulls, &nhave);
+	deconstruct_array(scopes, TEXTOID, -1, false, TYPALIGN_INT, &have, &have_nulls, &nhave);
 	for (int r = 0; r < nrequired; r++)
 	{
-		text	   *want = DatumGetTextPP(required[r]);
-		bool		matched = false;
+		text *want = DatumGetTextPP(required[r]);
+		bool matched = false;
 
 		for (int h = 0; h < nhave && !matched; h++)
 		{
-			text	   *got;
+			text *got;
 
 			if (have_nulls[h])
 				continue;
 			got = DatumGetTextPP(have[h]);
 			matched = VARSIZE_ANY_EXHDR(got) == VARSIZE_ANY_EXHDR(want) &&
-				memcmp(VARDATA_ANY(got), VARDATA_ANY(want),
-					   VARSIZE_ANY_EXHDR(want)) == 0;
+					  memcmp(VARDATA_ANY(got), VARDATA_ANY(want), VARSIZE_ANY_EXHDR(want)) == 0;
 		}
 		if (!matched)
 			return false;
@@ -184,7 +179,7 @@ has_scopes(ArrayType *scopes, Datum *required, int nrequired)
 static bool
 last_use_is_due(const FoundToken *tok, TimestampTz now)
 {
-	int64		interval = (int64) api_tokens_last_used_interval * USECS_PER_SEC;
+	int64 interval = (int64) api_tokens_last_used_interval * USECS_PER_SEC;
 
 	return !tok->has_last_used || tok->last_used_at <= now - interval;
 }
@@ -193,9 +188,9 @@ static Datum
 result_row(FunctionCallInfo fcinfo, const char *status, const FoundToken *tok)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
-	TupleDesc	desc = result_descriptor();
+	Datum values[4];
+	bool nulls[4] = {false, false, false, false};
+	TupleDesc desc = result_descriptor();
 
 	/* One row, returned in value-per-call mode as a single result. */
 	if (rsinfo != NULL && IsA(rsinfo, ReturnSetInfo))
@@ -227,15 +222,15 @@ Datum
 api_token_validate(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int			nrequired;
-	Datum	   *required;
-	text	   *token;
+	int nrequired;
+	Datum *required;
+	text *token;
 	union
 	{
-		int32		align;
-		char		bytes[VARHDRSZ + TOKEN_HASH_HEX_LEN];
-	}			hash;
-	FoundToken	tok;
+		int32 align;
+		char bytes[VARHDRSZ + TOKEN_HASH_HEX_LEN];
+	} hash;
+	FoundToken tok;
 	TimestampTz now;
 
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
@@ -250,8 +245,7 @@ api_token_validate(PG_FUNCTION_ARGS)
 		return result_row(fcinfo, "malformed", NULL);
 
 	token = PG_GETARG_TEXT_PP(0);
-	token_sha256_hex(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token),
-					 hash.bytes + VARHDRSZ);
+	token_sha256_hex(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), hash.bytes + VARHDRSZ);
 	SET_VARSIZE(hash.bytes, sizeof(hash.bytes));
 
 	probe(fcinfo, (text *) hash.bytes, &tok);

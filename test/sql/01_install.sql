@@ -1,0 +1,62 @@
+-- Installation: the table, its columns, constraints and indexes, and the
+-- objects that belong to the extension (the table does not).
+\set VERBOSITY terse
+
+-- Without a users table the extension installs, warns, and creates no table.
+CREATE EXTENSION api_tokens;
+SELECT to_regclass('api_tokens') IS NULL AS no_table_yet;
+SELECT * FROM api_token_validate('pat_x');
+SELECT * FROM api_token_validate('pat_0000000000000000000000000000002C8GjS');
+DROP EXTENSION api_tokens;
+
+CREATE TABLE users (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    email text NOT NULL UNIQUE
+);
+CREATE EXTENSION api_tokens;
+
+SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null,
+       pg_get_expr(d.adbin, d.adrelid) AS default
+  FROM pg_attribute a
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+ WHERE a.attrelid = 'api_tokens'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+ ORDER BY a.attnum;
+
+SELECT conname, pg_get_constraintdef(oid)
+  FROM pg_constraint WHERE conrelid = 'api_tokens'::regclass ORDER BY conname;
+
+SELECT indexrelid::regclass AS index, pg_get_indexdef(indexrelid)
+  FROM pg_index WHERE indrelid = 'api_tokens'::regclass ORDER BY 1::text;
+
+-- The table is an ordinary application table, not an extension member.
+SELECT count(*) AS member_tables
+  FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+   AND classid = 'pg_class'::regclass
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'api_tokens');
+
+SELECT pg_describe_object(classid, objid, objsubid) AS member
+  FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'api_tokens')
+ ORDER BY 1;
+
+-- The functions' properties.
+SELECT p.proname, p.provolatile, p.proisstrict, p.prosecdef, p.proparallel, p.proconfig
+  FROM pg_proc p
+ WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'api_token%'
+ ORDER BY p.proname;
+
+-- The table survives DROP EXTENSION and is adopted by the next CREATE EXTENSION.
+INSERT INTO users (id, email) VALUES ('00000000-0000-0000-0000-00000000000a', 'kept@example.com');
+SELECT token_id IS NOT NULL AS created
+  FROM api_token_create('00000000-0000-0000-0000-00000000000a', 'kept');
+DROP EXTENSION api_tokens;
+SELECT count(*) AS tokens_after_drop FROM api_tokens;
+CREATE EXTENSION api_tokens;
+SELECT count(*) AS tokens_after_recreate FROM api_tokens;
+DELETE FROM users WHERE id = '00000000-0000-0000-0000-00000000000a';
+
+-- Creating the table by hand: errors first.
+SELECT api_tokens_create_table('users');
+SELECT api_tokens_create_table(NULL);
