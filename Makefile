@@ -14,13 +14,14 @@ SHLIB_LINK += -lz
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
 # pg_regress in PostgreSQL 15 has no --expecteddir: it reads inputs from
-# <inputdir>/sql and takes expected files from ./expected first, so the
-# inputs live in test/ and every expected output in expected/.
+# <inputdir>/sql (or <inputdir>/specs) and looks for expected files in
+# <outputdir>/expected first.  So the inputs live in test/, every expected
+# output in expected/, and both suites write to ./results.
 TESTS = $(sort $(wildcard test/sql/*.sql))
 REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
 REGRESS_OPTS = --inputdir=test
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
-ISOLATION_OPTS = --inputdir=test
+ISOLATION_OPTS = --inputdir=test --outputdir=.
 
 EXTRA_CLEAN = test/unit/token_format_test test/fuzz/token_fuzzer
 

@@ -208,6 +208,8 @@ BEGIN
         RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- Shared per-user lock: api_token_revoke_user waits for this insert.
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(1634757748, pg_catalog.hashtext($1::text));
     new_token := @extschema@.api_token_generate();
     INSERT INTO @extschema@.api_tokens AS t
            (user_id, name, token_hash, token_prefix, scopes, expires_at)
@@ -257,6 +259,9 @@ BEGIN
     IF $1 IS NULL THEN
         RAISE EXCEPTION 'user_id must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- Wait for tokens of this user being created or rotated right now, so
+    -- that they are revoked too (this statement's snapshot is taken after).
+    PERFORM pg_catalog.pg_advisory_xact_lock(1634757748, pg_catalog.hashtext($1::text));
     -- Lock in id order, so that concurrent bulk revocations cannot deadlock.
     WITH locked AS (
         SELECT t.id FROM @extschema@.api_tokens AS t
@@ -318,7 +323,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-    seen_version xid;
+    seen record;
     old record;
 BEGIN
     IF $1 IS NULL THEN
@@ -332,25 +337,29 @@ BEGIN
     END IF;
 
     -- The row version this call set out to rotate ...
-    SELECT t.xmin INTO seen_version
+    SELECT t.xmin, t.user_id INTO seen
       FROM @extschema@.api_tokens AS t WHERE t.id OPERATOR(pg_catalog.=) $1;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'token % does not exist', $1 USING ERRCODE = 'no_data_found';
     END IF;
-    -- ... must still be the current one once locked: of concurrent
-    -- rotations of one token, exactly one wins.
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(1634757748, pg_catalog.hashtext(seen.user_id::text));
     SELECT t.xmin AS version, t.user_id, t.name, t.scopes, t.expires_at, t.is_active
       INTO old
       FROM @extschema@.api_tokens AS t WHERE t.id OPERATOR(pg_catalog.=) $1
        FOR NO KEY UPDATE;
-    IF NOT FOUND OR old.version OPERATOR(pg_catalog.<>) seen_version THEN
-        RAISE EXCEPTION 'token % was changed by a concurrent transaction', $1
-            USING ERRCODE = 'serialization_failure', HINT = 'Retry the rotation.';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'token % does not exist', $1 USING ERRCODE = 'no_data_found';
     END IF;
     IF NOT old.is_active OR old.expires_at OPERATOR(pg_catalog.<=) now() THEN
         RAISE EXCEPTION 'token % is not active', $1
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Only an active, unexpired token can be rotated.';
+    END IF;
+    -- ... must still be the current one once locked: of concurrent
+    -- rotations of one token, exactly one wins.
+    IF old.version OPERATOR(pg_catalog.<>) seen.xmin THEN
+        RAISE EXCEPTION 'token % was changed by a concurrent transaction', $1
+            USING ERRCODE = 'serialization_failure', HINT = 'Retry the rotation.';
     END IF;
 
     new_token := @extschema@.api_token_generate();
