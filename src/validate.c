@@ -225,13 +225,14 @@ api_token_validate(PG_FUNCTION_ARGS)
 	int nrequired;
 	Datum *required;
 	text *token;
+	/* The hash as a text datum on the stack; the int32 aligns its header. */
 	union
 	{
-		int32 align;
+		int32 align; /* cppcheck-suppress unusedStructMember */
 		char bytes[VARHDRSZ + TOKEN_HASH_HEX_LEN];
 	} hash;
 	FoundToken tok;
-	TimestampTz now;
+	TimestampTz txn_time;
 
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		(rsinfo->allowedModes & SFRM_ValuePerCall) == 0)
@@ -254,13 +255,13 @@ api_token_validate(PG_FUNCTION_ARGS)
 	if (!tok.is_active)
 		return result_row(fcinfo, "inactive", &tok);
 
-	now = GetCurrentTransactionStartTimestamp();
-	if (tok.has_expiry && tok.expires_at <= now)
+	txn_time = GetCurrentTransactionStartTimestamp();
+	if (tok.has_expiry && tok.expires_at <= txn_time)
 		return result_row(fcinfo, "expired", &tok);
 	if (!has_scopes(tok.scopes, required, nrequired))
 		return result_row(fcinfo, "insufficient_scope", &tok);
 
-	if (last_use_is_due(&tok, now))
-		last_used_record(tok.table, &tok.tid, tok.id, now);
+	if (last_use_is_due(&tok, txn_time))
+		last_used_record(tok.table, &tok.tid, tok.id, txn_time);
 	return result_row(fcinfo, "valid", &tok);
 }
