@@ -160,6 +160,27 @@ COMMENT ON FUNCTION @extschema@.api_token_validate(text, text[]) IS
 -- Management.  SECURITY DEFINER, pinned search_path, every name qualified.
 -------------------------------------------------------------------------------
 
+-- The one place where a plaintext token meets the table: generate, store
+-- its hash and display prefix, hand the plaintext back.  Callers check
+-- their arguments and hold the per-user lock (see api_token_revoke_user).
+CREATE FUNCTION @extschema@.api_tokens_insert(
+    user_id uuid, name text, scopes text[], expires_at timestamptz,
+    OUT new_id uuid, OUT new_token text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    new_token := @extschema@.api_token_generate();
+    INSERT INTO @extschema@.api_tokens AS t
+           (user_id, name, token_hash, token_prefix, scopes, expires_at)
+    VALUES ($1, $2, @extschema@.api_token_hash(new_token),
+            @extschema@.api_token_prefix(new_token), $3, $4)
+    RETURNING t.id INTO new_id;
+END
+$function$;
+
+REVOKE ALL ON FUNCTION @extschema@.api_tokens_insert(uuid, text, text[], timestamptz) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.api_token_create(
     user_id uuid,
     name text,
@@ -170,8 +191,6 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-    new_token text;
-    new_id uuid;
     scope text;
 BEGIN
     IF $1 IS NULL THEN
@@ -210,15 +229,8 @@ BEGIN
 
     -- Shared per-user lock: api_token_revoke_user waits for this insert.
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(1634757748, pg_catalog.hashtext($1::text));
-    new_token := @extschema@.api_token_generate();
-    INSERT INTO @extschema@.api_tokens AS t
-           (user_id, name, token_hash, token_prefix, scopes, expires_at)
-    VALUES ($1, $2, @extschema@.api_token_hash(new_token),
-            @extschema@.api_token_prefix(new_token), $3, $4)
-    RETURNING t.id INTO new_id;
-
-    token_id := new_id;
-    token := new_token;
+    SELECT i.new_id, i.new_token INTO token_id, token
+      FROM @extschema@.api_tokens_insert($1, $2, $3, $4) AS i;
     RETURN NEXT;
 END
 $function$;
@@ -362,12 +374,8 @@ BEGIN
             USING ERRCODE = 'serialization_failure', HINT = 'Retry the rotation.';
     END IF;
 
-    new_token := @extschema@.api_token_generate();
-    INSERT INTO @extschema@.api_tokens AS t
-           (user_id, name, token_hash, token_prefix, scopes, expires_at)
-    VALUES (old.user_id, old.name, @extschema@.api_token_hash(new_token),
-            @extschema@.api_token_prefix(new_token), old.scopes, old.expires_at)
-    RETURNING t.id INTO new_id;
+    SELECT i.new_id, i.new_token INTO new_id, new_token
+      FROM @extschema@.api_tokens_insert(old.user_id, old.name, old.scopes, old.expires_at) AS i;
 
     IF $2 OPERATOR(pg_catalog.=) interval '0' THEN
         UPDATE @extschema@.api_tokens AS t SET is_active = false
