@@ -16,6 +16,7 @@
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -62,16 +63,27 @@ write_last_used(const char *qualified_table, ItemPointer tid, Datum token_id, Ti
 	Datum values[3];
 	int rc;
 
+	int guc_level;
+
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = PointerGetDatum(tid);
 	values[2] = token_id;
 
+	/*
+	 * api_token_validate has no SET search_path clause, which would cost
+	 * every call; the path is pinned here, around the only statement it
+	 * runs.  (The statement names everything with its schema anyway.)
+	 */
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute_plan(prepared_update(qualified_table), values, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	SPI_finish();
+	AtEOXact_GUC(true, guc_level);
 }
 
 /* Runs the write in a subtransaction that swallows serialization failures. */

@@ -59,6 +59,21 @@ SET search_path = evil, public;
 SELECT status FROM public.api_token_validate(:'token');
 RESET search_path;
 RESET ROLE;
+-- Nor its last_used_at write, prepared here for the first time in a new
+-- backend under the hostile path; the caller's path is left as it was.
+UPDATE api_tokens SET last_used_at = '2000-01-01 00:00:00+00' WHERE id = :'token_id';
+\c
+SET api_tokens.last_used_interval = 0;
+SET ROLE validator;
+SET search_path = evil, public;
+SELECT status FROM public.api_token_validate(:'token');
+SHOW search_path;
+RESET search_path;
+RESET ROLE;
+SELECT last_used_at > now() - interval '1 minute' AS recorded_in_real_table FROM api_tokens
+ WHERE id = :'token_id';
+SELECT count(*) AS rows_in_evil_table FROM evil.api_tokens;
+SET api_tokens.last_used_interval = '1d';
 DROP SCHEMA evil CASCADE;
 
 REVOKE ALL ON FUNCTION api_token_validate(text, text[]) FROM validator;
