@@ -9,7 +9,7 @@ PURE_OBJS = src/base62.o src/hex.o src/token_format.o
 OBJS = $(PURE_OBJS) \
 	src/api_tokens.o src/token_functions.o src/token_hash.o \
 	src/token_table.o src/validate.o src/last_used.o
-SHLIB_LINK += -lz
+SHLIB_LINK += -lcrypto -lz
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 

@@ -1,0 +1,67 @@
+"""SQLAlchemy models of the users table and of the table CREATE EXTENSION
+api_tokens creates.  They match the database exactly (names of constraints and
+indexes included), so Alembic autogenerate finds nothing to change.
+
+The application never inserts into or updates api_tokens itself: tokens are
+created, revoked and rotated through the extension's functions (app/main.py),
+and its database role cannot even read token_hash.
+"""
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="users_pkey"),
+        UniqueConstraint("email", name="users_email_key"),
+    )
+
+    id = Column(UUID(as_uuid=True), server_default=text("gen_random_uuid()"))
+    email = Column(Text, nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
+
+    # The database deletes a user's tokens (ON DELETE CASCADE): the ORM must
+    # not try to null their user_id first.
+    tokens = relationship("ApiToken", back_populates="user", passive_deletes=True)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="api_tokens_pkey"),
+        Index("ix_api_tokens_user_id", "user_id"),
+        Index("ix_api_tokens_token_hash", "token_hash", unique=True),
+        Index("ix_api_tokens_token_prefix", "token_prefix"),
+    )
+
+    id = Column(UUID(as_uuid=True), server_default=text("gen_random_uuid()"))
+    user_id = Column(
+        UUID(as_uuid=True),
+        ForeignKey("users.id", name="fk_api_tokens_user_id", ondelete="CASCADE"),
+        nullable=False,
+    )
+    name = Column(String(100), nullable=False)
+    token_hash = Column(String(64), nullable=False)
+    token_prefix = Column(String(8), nullable=False)
+    scopes = Column(ARRAY(String(50)))
+    expires_at = Column(DateTime(timezone=True))
+    last_used_at = Column(DateTime(timezone=True))
+    is_active = Column(Boolean, nullable=False, server_default=text("true"))
+    created_at = Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
+
+    user = relationship(User, back_populates="tokens")
