@@ -1,0 +1,180 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import ProgrammingError
+
+from app.db import get_engine
+from app.models import ApiToken
+
+LISTED_FIELDS = {"id", "name", "prefix", "scopes", "expires_at", "last_used_at", "is_active", "created_at"}
+
+
+def status_of(admin, token):
+    with admin.begin() as conn:
+        return conn.execute(text("SELECT status FROM api_token_validate(:t)"), {"t": token}).scalar_one()
+
+
+def assert_401(response):
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_create_then_use_the_new_token(client, new_caller):
+    alice = new_caller()
+    r = client.post("/tokens", headers=alice.headers, json={"name": "ci", "scopes": ["tokens:read"]})
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert set(created) == {"id", "token"} and created["token"].startswith("pat_")
+
+    r = client.get("/tokens", headers={"Authorization": f"Bearer {created['token']}"})
+    assert r.status_code == 200, r.text
+    by_id = {t["id"]: t for t in r.json()}
+    assert set(by_id) == {str(alice.token_id), created["id"]}
+    assert by_id[created["id"]]["scopes"] == ["tokens:read"]
+    assert by_id[created["id"]]["prefix"] == created["token"][:8]
+    # The token that made this request: recorded by api_token_validate.
+    assert by_id[created["id"]]["last_used_at"] is not None
+
+
+def test_expiring_token(client, new_caller):
+    alice = new_caller()
+    r = client.post("/tokens", headers=alice.headers, json={"name": "short", "expires_in_seconds": 3600})
+    assert r.status_code == 201, r.text
+    listed = {t["id"]: t for t in client.get("/tokens", headers=alice.headers).json()}
+    assert listed[r.json()["id"]]["expires_at"] is not None
+
+
+def test_missing_or_non_bearer_credentials(client):
+    assert_401(client.get("/tokens"))
+    assert_401(client.get("/tokens", headers={"Authorization": "Basic YWxpY2U6c2VjcmV0"}))
+
+
+def test_malformed_token(client, admin):
+    token = "pat_not-a-token"
+    assert status_of(admin, token) == "malformed"
+    assert_401(client.get("/tokens", headers={"Authorization": f"Bearer {token}"}))
+
+
+def test_unknown_token(client, admin):
+    with admin.begin() as conn:
+        token = conn.execute(text("SELECT api_token_generate()")).scalar_one()  # never stored
+    assert status_of(admin, token) == "unknown"
+    assert_401(client.get("/tokens", headers={"Authorization": f"Bearer {token}"}))
+
+
+def test_inactive_token(client, admin, new_caller):
+    alice = new_caller()
+    with admin.begin() as conn:
+        conn.execute(text("SELECT api_token_revoke(:id)"), {"id": alice.token_id})
+    assert status_of(admin, alice.token) == "inactive"
+    assert_401(client.get("/tokens", headers=alice.headers))
+
+
+def test_expired_token(client, admin, new_caller):
+    alice = new_caller()
+    # api_token_create refuses a past expiry, so age the token by hand.
+    with admin.begin() as conn:
+        conn.execute(text("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = :id"),
+                     {"id": alice.token_id})
+    assert status_of(admin, alice.token) == "expired"
+    assert_401(client.get("/tokens", headers=alice.headers))
+
+
+def test_insufficient_scope(client, new_caller):
+    reader = new_caller(scopes=["tokens:read"])
+    assert client.get("/tokens", headers=reader.headers).status_code == 200
+    r = client.post("/tokens", headers=reader.headers, json={"name": "x"})
+    assert r.status_code == 403
+    assert r.headers["www-authenticate"] == 'Bearer error="insufficient_scope", scope="tokens:write"'
+
+    writer = new_caller(scopes=["tokens:write"])
+    assert client.get("/tokens", headers=writer.headers).status_code == 403
+
+
+def test_cannot_create_a_token_with_more_scopes(client, new_caller):
+    writer = new_caller(scopes=["tokens:read", "tokens:write"])
+    r = client.post("/tokens", headers=writer.headers, json={"name": "x", "scopes": ["admin"]})
+    assert r.status_code == 403
+
+
+def test_list_never_contains_the_hash(client, admin, new_caller):
+    alice = new_caller()
+    r = client.get("/tokens", headers=alice.headers)
+    assert r.status_code == 200
+    [listed] = r.json()
+    assert set(listed) == LISTED_FIELDS
+    with admin.begin() as conn:
+        token_hash = conn.execute(text("SELECT api_token_hash(:t)"), {"t": alice.token}).scalar_one()
+    assert token_hash not in r.text and alice.token not in r.text
+
+
+def test_app_role_cannot_read_hashes():
+    with get_engine().connect() as conn:
+        assert conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar_one() is False
+        conn.execute(select(ApiToken.id, ApiToken.token_prefix).limit(1)).all()
+    for query in (select(ApiToken.token_hash), select(ApiToken)):
+        with get_engine().connect() as conn, pytest.raises(ProgrammingError, match="permission denied"):
+            conn.execute(query.limit(1))
+
+
+def test_owner_revokes_a_token(client, new_caller):
+    alice = new_caller()
+    second = client.post("/tokens", headers=alice.headers, json={"name": "laptop", "scopes": ["tokens:read"]}).json()
+    second_headers = {"Authorization": f"Bearer {second['token']}"}
+    assert client.get("/tokens", headers=second_headers).status_code == 200
+
+    assert client.delete(f"/tokens/{second['id']}", headers=alice.headers).status_code == 204
+    assert_401(client.get("/tokens", headers=second_headers))
+    listed = {t["id"]: t for t in client.get("/tokens", headers=alice.headers).json()}
+    assert listed[second["id"]]["is_active"] is False
+    # Revoking again is harmless.
+    assert client.delete(f"/tokens/{second['id']}", headers=alice.headers).status_code == 204
+
+
+def test_cannot_revoke_or_rotate_another_users_token(client, new_caller):
+    alice, mallory = new_caller(), new_caller()
+    assert client.delete(f"/tokens/{alice.token_id}", headers=mallory.headers).status_code == 404
+    assert client.post(f"/tokens/{alice.token_id}/rotate", headers=mallory.headers).status_code == 404
+    assert client.get("/tokens", headers=alice.headers).status_code == 200
+
+
+def test_unknown_token_id_is_404(client, new_caller):
+    alice = new_caller()
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert client.delete(f"/tokens/{missing}", headers=alice.headers).status_code == 404
+
+
+def test_rotate_stops_the_old_token(client, new_caller):
+    alice = new_caller()
+    r = client.post(f"/tokens/{alice.token_id}/rotate", headers=alice.headers)
+    assert r.status_code == 201, r.text
+    new = r.json()
+    assert new["token"] != alice.token
+    assert_401(client.get("/tokens", headers=alice.headers))
+    new_headers = {"Authorization": f"Bearer {new['token']}"}
+    listed = {t["id"]: t for t in client.get("/tokens", headers=new_headers).json()}
+    assert listed[str(alice.token_id)]["is_active"] is False
+    assert listed[new["id"]]["scopes"] == ["tokens:read", "tokens:write"]
+    # A rotated token cannot be rotated again.
+    assert client.post(f"/tokens/{alice.token_id}/rotate", headers=new_headers).status_code == 409
+
+
+def test_rotate_with_grace_keeps_the_old_token_for_a_while(client, new_caller):
+    alice = new_caller()
+    r = client.post(f"/tokens/{alice.token_id}/rotate", params={"grace_seconds": 3600}, headers=alice.headers)
+    assert r.status_code == 201, r.text
+    new_headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    assert client.get("/tokens", headers=alice.headers).status_code == 200
+    assert client.get("/tokens", headers=new_headers).status_code == 200
+    listed = {t["id"]: t for t in client.get("/tokens", headers=new_headers).json()}
+    assert listed[str(alice.token_id)]["expires_at"] is not None
+
+
+def test_bootstrap_cli(client):
+    out = subprocess.run([sys.executable, "-m", "app.bootstrap", "cli@example.com", "--scope", "tokens:read"],
+                         cwd=Path(__file__).parents[1], check=True, capture_output=True, text=True).stdout
+    token = out.strip()
+    assert client.get("/tokens", headers={"Authorization": f"Bearer {token}"}).status_code == 200
