@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# api_token_validate benchmark: builds the fixtures on a throwaway cluster,
+# runs every variant interleaved for ROUNDS rounds and prints one table of
+# median tps and of ratios computed within each round.
+#
+#   bench/run.sh                       ROUNDS=5 DURATION=10 CLIENTS=8
+#   BENCH_QUICK=1 bench/run.sh         small fixture, short runs: checks the script
+#   BENCH_STRICT=1 bench/run.sh        exit 1 if a target is missed
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. test/lib/packages.sh
+. test/lib/cluster.sh
+ensure_packages postgresql-15 postgresql-contrib
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10}
+CLIENTS=${CLIENTS:-8}
+SMALL=100000
+LARGE=1000000
+USERS=10000
+if [ -n "${BENCH_QUICK:-}" ]; then
+	ROUNDS=2 DURATION=2 SMALL=2000 LARGE=20000 USERS=200
+fi
+# The fixture marks every token used when it is built, and the read-path
+# variants run with an interval longer than the whole benchmark: no token is
+# ever due for a last_used_at write on the read path.
+LONG_INTERVAL=86400
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "server:  $("$PGBIN/postgres" --version)"
+echo "runs:    $ROUNDS rounds x $DURATION s per variant, $CLIENTS clients, pgbench -M prepared"
+
+cluster_init bench
+# Durable commits, as in production: the write variants pay for WAL flushes.
+cluster_configure bench "
+fsync = on
+synchronous_commit = on
+shared_buffers = 1GB
+max_connections = 50
+autovacuum_naptime = 10s
+"
+cluster_start bench
+cluster_env bench
+psql="psql -X -q -v ON_ERROR_STOP=1"
+
+echo "building fixtures: $SMALL and $LARGE tokens for $USERS users ..."
+for db in small:$SMALL large:$LARGE; do
+	name=${db%%:*} n=${db##*:}
+	$psql -c "CREATE DATABASE $name"
+	$psql -d "$name" -v ntokens="$n" -v nusers="$USERS" -f bench/fixture.sql
+	$psql -d "$name" -f bench/reference_validate.sql
+done
+bytes_per_token() {
+	$psql -d "$1" -At -c "SELECT round(pg_total_relation_size('api_tokens')::numeric / count(*)) FROM api_tokens"
+}
+
+# run VARIANT DB SCRIPT INTERVAL: one pgbench run, prints tps.
+run() {
+	PGOPTIONS="-c api_tokens.last_used_interval=$4" \
+		"$PGBIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" \
+		-D ntokens="$(ntokens "$2")" -f "bench/$3" "$2" 2>&1 |
+		sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p'
+}
+ntokens() { [ "$1" = large ] && echo "$LARGE" || echo "$SMALL"; }
+updates() { $psql -d small -At -c "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'api_tokens'"; }
+
+variants=(select1 probe validate reference hot distinct large steady)
+results=$(mktemp)
+for round in $(seq 1 "$ROUNDS"); do
+	# Interleave: each round starts one variant later.
+	for i in $(seq 0 $((${#variants[@]} - 1))); do
+		v=${variants[$(((i + round - 1) % ${#variants[@]}))]}
+		# Clear what the write variants left behind.
+		$psql -d small -c "VACUUM api_tokens"
+		case $v in
+			select1) tps=$(run "$v" small select1.pgbench $LONG_INTERVAL) ;;
+			probe) tps=$(run "$v" small probe.pgbench $LONG_INTERVAL) ;;
+			validate) tps=$(run "$v" small validate.pgbench $LONG_INTERVAL) ;;
+			reference) tps=$(run "$v" small reference.pgbench $LONG_INTERVAL) ;;
+			large) tps=$(run "$v" large validate.pgbench $LONG_INTERVAL) ;;
+			hot) tps=$(run "$v" small hot_token.pgbench 0) ;;
+			distinct) tps=$(run "$v" small validate.pgbench 0) ;;
+			steady)
+				# Steady state at the default interval: last uses spread over the
+				# past minute, so tokens fall due at 1/60 of the fleet per second.
+				$psql -d small -c "UPDATE api_tokens SET last_used_at = now() - random() * interval '60 s'"
+				$psql -d small -c "VACUUM api_tokens"
+				before=$(updates)
+				tps=$(run "$v" small validate.pgbench 60)
+				sleep 1 # the backends' statistics reach the collector as they exit
+				echo "$round writes_per_s $(((($(updates) - before)) / DURATION))" >>"$results"
+				;;
+		esac
+		echo "$round $v ${tps:-0}" >>"$results"
+		echo "round $round: $v ${tps:-0} tps"
+	done
+done
+
+status=0
+python3 - "$results" "$(bytes_per_token small)" "$(bytes_per_token large)" "$SMALL" "$LARGE" <<'PY' || status=$?
+import statistics, sys
+from collections import defaultdict
+path, bytes_small, bytes_large, small, large = sys.argv[1:]
+runs = defaultdict(dict)
+for line in open(path):
+    rnd, name, value = line.split()
+    runs[name][int(rnd)] = float(value)
+med = lambda xs: statistics.median(xs) if xs else float('nan')
+
+labels = {
+    'select1': 'V0 SELECT 1 (floor)',
+    'probe': 'V1 bare probe by precomputed hash',
+    'validate': 'V2 api_token_validate',
+    'reference': 'V3 PL/pgSQL + pgcrypto reference',
+    'hot': 'V4 one hot token, interval 0',
+    'distinct': 'V5 distinct tokens, interval 0',
+    'large': f'V6 api_token_validate, {int(large):,} tokens',
+    'steady': 'V7 steady state, interval 1 min',
+}
+print()
+print(f"{'variant':44} {'median tps':>11} {'min':>9} {'max':>9}")
+for key, label in labels.items():
+    xs = list(runs[key].values())
+    print(f"{label:44} {med(xs):11.0f} {min(xs):9.0f} {max(xs):9.0f}")
+print(f"read-path variants (V0-V3, V6): api_tokens.last_used_interval = 1 day, every token "
+      f"used within the last day: no token was due for a last_used_at write")
+
+def ratio(a, b):
+    return med([runs[a][r] / runs[b][r] for r in runs[a] if r in runs[b] and runs[b][r]])
+
+print()
+print(f"{'target':58} {'median ratio':>12} {'goal':>6}  result")
+failed = False
+for name, a, b, goal in [
+        ('T1 validate / bare probe', 'validate', 'probe', 0.90),
+        ('T2 validate / PL/pgSQL reference', 'validate', 'reference', 1.15),
+        ('T3 hot token / distinct tokens (interval 0)', 'hot', 'distinct', 1.00),
+        (f'T4 validate at {int(large):,} / at {int(small):,} tokens', 'large', 'validate', 0.90)]:
+    r = ratio(a, b)
+    ok = r >= goal
+    failed |= not ok
+    print(f"{name:58} {r:12.3f} {goal:6.2f}  {'PASS' if ok else 'FAIL'}")
+print(f"{'   validate / SELECT 1 (the floor)':58} {ratio('validate', 'select1'):12.3f}")
+print(f"{'   V7 steady state / read path (validate)':58} {ratio('steady', 'validate'):12.3f}")
+print()
+print(f"V7 last_used_at writes per second: median {med(list(runs['writes_per_s'].values())):.0f} "
+      f"({int(small):,} tokens / 60 s = {int(small) / 60:.0f} at most)")
+print(f"table + indexes per token: {bytes_small} bytes at {int(small):,} tokens, "
+      f"{bytes_large} bytes at {int(large):,}")
+sys.exit(1 if failed else 0)
+PY
+
+rm -f "$results"
+if [ $status -ne 0 ] && [ -n "${BENCH_STRICT:-}" ]; then exit 1; fi
+exit 0
