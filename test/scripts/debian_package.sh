@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Packaging as PostgreSQL users install extensions: META.json is a valid PGXN
+# meta file for this version; the Debian package builds, installs with
+# dpkg -i, and CREATE EXTENSION works from the installed files.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. test/lib/packages.sh
+. test/lib/cluster.sh
+ensure_packages debhelper dpkg-dev postgresql-server-dev-all postgresql-server-dev-15 \
+	libssl-dev zlib1g-dev gcc make
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+echo "== META.json"
+python3 - <<'PY' || fail "META.json"
+import json, re
+meta = json.load(open("META.json"))
+for key in ("name", "abstract", "version", "maintainer", "license", "provides", "meta-spec"):
+    assert key in meta, f"missing required key {key}"
+assert meta["meta-spec"]["version"] == "1.0.0"
+semver = re.compile(r"^\d+\.\d+\.\d+$")
+assert semver.match(meta["version"]), "version is not semantic"
+control = open("api_tokens.control").read()
+default = re.search(r"default_version = '([^']+)'", control).group(1)
+assert meta["version"].startswith(default + "."), f"{meta['version']} is not version {default}"
+for name, ext in meta["provides"].items():
+    assert {"file", "version"} <= set(ext), f"provides.{name} lacks file or version"
+    assert semver.match(ext["version"])
+    open(ext["file"]).close()
+assert meta["license"] in ("postgresql", "bsd", "mit", "gpl_3", "apache_2_0")
+print(f"ok: META.json {meta['version']} matches default_version {default}")
+PY
+
+echo "== building postgresql-15-api-tokens"
+work=$(mktemp -d "${TMPDIR:-/tmp}/api_tokens_deb.XXXXXX")
+trap 'rm -rf "$work"; cluster_cleanup' EXIT
+mkdir "$work/api-tokens"
+git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work/api-tokens"
+(cd "$work/api-tokens" && dpkg-buildpackage -us -uc -b >"$work/build.log" 2>&1) ||
+	{ tail -40 "$work/build.log"; fail "package build"; }
+deb=$(ls "$work"/postgresql-15-api-tokens_*.deb)
+echo "built $(basename "$deb")"
+contents=$(dpkg-deb -c "$deb")
+for f in /usr/lib/postgresql/15/lib/api_tokens.so /usr/share/postgresql/15/extension/api_tokens.control \
+	/usr/share/postgresql/15/extension/api_tokens--1.0.sql; do
+	echo "$contents" | grep -q " \.$f$" || fail "$f missing from the package"
+done
+echo "ok: the package holds the library, control file and install script"
+
+echo "== installing with dpkg -i"
+dpkg -i "$deb" >/dev/null 2>&1 || fail "dpkg -i"
+owner=$(dpkg -S /usr/share/postgresql/15/extension/api_tokens.control | cut -d: -f1)
+[ "$owner" = postgresql-15-api-tokens ] || fail "control file owned by '$owner'"
+echo "ok: installed files belong to $owner"
+
+cluster_init package
+cluster_start package
+cluster_env package
+result=$(psql -X -q -v ON_ERROR_STOP=1 -At <<'SQL'
+CREATE TABLE users (id uuid PRIMARY KEY);
+CREATE EXTENSION api_tokens;
+INSERT INTO users VALUES ('00000000-0000-0000-0000-000000000001');
+SELECT extversion FROM pg_extension WHERE extname = 'api_tokens';
+SELECT token FROM api_token_create('00000000-0000-0000-0000-000000000001', 'from the package') \gset
+SELECT status FROM api_token_validate(:'token');
+SQL
+)
+[ "$result" = "$(printf '1.0\nvalid')" ] || fail "CREATE EXTENSION from the package: $result"
+echo "ok: CREATE EXTENSION from the installed package, a token created and validated"
+cluster_assert_no_crash package
+echo "debian_package: all checks passed"
