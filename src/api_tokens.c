@@ -9,15 +9,12 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "last_used.h"
 #include "settings.h"
 #include "token_format.h"
 #include "token_table.h"
 
 PG_MODULE_MAGIC;
-
-#if PG_VERSION_NUM < 150000
-#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
-#endif
 
 char *api_tokens_brand = NULL;
 int api_tokens_last_used_interval = 60;
@@ -60,4 +57,5 @@ _PG_init(void)
 	MarkGUCPrefixReserved("api_tokens");
 
 	token_table_init();
+	last_used_init();
 }

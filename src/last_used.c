@@ -1,133 +1,169 @@
 /*
  * last_used.c
- *		Best-effort last_used_at bookkeeping for api_token_validate.
+ *		last_used_at bookkeeping for api_token_validate, written at commit.
  *
- * The write must never become the bottleneck of validation or a reason for
- * it to fail.  So it locks the row with SKIP LOCKED (a session that holds
- * the lock is recording a use this very moment), targets the exact row
- * version validation saw (if the row changed since, someone else wrote it),
- * and is skipped where a write is impossible or would join the caller's
- * serialization conflicts.  In REPEATABLE READ a concurrent change makes
- * the lock raise a serialization failure; a subtransaction absorbs it.
+ * The write must never become the bottleneck of validation, a reason for it
+ * to wait or fail, or a surprise for the statement that called it.  So a
+ * use is only noted during the transaction, and written just before it
+ * commits: once per token however many validations the transaction made
+ * (no chain of row versions for later probes to walk), after every
+ * statement of the caller (which may itself update the row), on the latest
+ * version of the row, and only if the table and the row can be locked at
+ * once.  Where a write is impossible or would join the caller's
+ * serialization conflicts (standby, read-only, SERIALIZABLE), nothing is
+ * written.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
-#include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
+#include "utils/uuid.h"
 
 #include "last_used.h"
+#include "settings.h"
+#include "token_rows.h"
 
-#define UPDATE_LAST_USED                                                                           \
-	"UPDATE %1$s SET last_used_at = $1"                                                            \
-	" WHERE ctid OPERATOR(pg_catalog.=) ("                                                         \
-	"  SELECT ctid FROM %1$s"                                                                      \
-	"  WHERE ctid OPERATOR(pg_catalog.=) $2 AND id OPERATOR(pg_catalog.=) $3"                      \
-	"  FOR NO KEY UPDATE SKIP LOCKED)"
-
-/* The prepared UPDATE, kept for the backend's life, and its table. */
-static SPIPlanPtr update_plan = NULL;
-static char *update_plan_table = NULL;
-
-static SPIPlanPtr
-prepared_update(const char *qualified_table)
+typedef struct PendingKey
 {
-	Oid argtypes[3] = {TIMESTAMPTZOID, TIDOID, UUIDOID};
-	SPIPlanPtr plan;
+	Oid nspoid;
+	pg_uuid_t id;
+} PendingKey;
 
-	if (update_plan != NULL && strcmp(update_plan_table, qualified_table) == 0)
-		return update_plan;
-
-	plan = SPI_prepare(psprintf(UPDATE_LAST_USED, qualified_table), 3, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-
-	if (update_plan != NULL)
-		SPI_freeplan(update_plan);
-	if (update_plan_table != NULL)
-		pfree(update_plan_table);
-	update_plan = plan;
-	update_plan_table = MemoryContextStrdup(TopMemoryContext, qualified_table);
-	return plan;
-}
-
-static void
-write_last_used(const char *qualified_table, ItemPointer tid, Datum token_id, TimestampTz now)
+typedef struct PendingUse
 {
-	Datum values[3];
-	int rc;
+	PendingKey key;
+	TimestampTz at;
+} PendingUse;
 
-	int guc_level;
-
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = PointerGetDatum(tid);
-	values[2] = token_id;
-
-	/*
-	 * api_token_validate has no SET search_path clause, which would cost
-	 * every call; the path is pinned here, around the only statement it
-	 * runs.  (The statement names everything with its schema anyway.)
-	 */
-	guc_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_plan(prepared_update(qualified_table), values, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	SPI_finish();
-	AtEOXact_GUC(true, guc_level);
-}
-
-/* Runs the write in a subtransaction that swallows serialization failures. */
-static void
-write_last_used_absorbing_conflicts(const char *qualified_table, ItemPointer tid, Datum token_id,
-									TimestampTz now)
-{
-	MemoryContext caller_context = CurrentMemoryContext;
-	ResourceOwner caller_owner = CurrentResourceOwner;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_context);
-	PG_TRY();
-	{
-		write_last_used(qualified_table, tid, token_id, now);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData *edata;
-
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-		if (edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE)
-			ReThrowError(edata);
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-}
+/* Uses noted by this transaction, kept for the backend's life. */
+static HTAB *pending = NULL;
+static long pending_count = 0;
 
 void
-last_used_record(const char *qualified_table, ItemPointer tid, Datum token_id, TimestampTz now)
+last_used_record(Oid nspoid, Datum token_id, TimestampTz now)
 {
+	PendingKey key;
+	PendingUse *use;
+	bool found;
+
+	if (pending == NULL)
+	{
+		HASHCTL ctl;
+
+		ctl.keysize = sizeof(PendingKey);
+		ctl.entrysize = sizeof(PendingUse);
+		ctl.hcxt = TopMemoryContext;
+		pending =
+			hash_create("api_tokens pending uses", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.nspoid = nspoid;
+	memcpy(key.id.data, DatumGetUUIDP(token_id)->data, UUID_LEN);
+	use = hash_search(pending, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		use->at = now;
+		pending_count++;
+	}
+	else if (use->at < now)
+		use->at = now;
+}
+
+bool
+last_used_is_due(bool has_last, TimestampTz last, TimestampTz at)
+{
+	int64 interval = (int64) api_tokens_last_used_interval * USECS_PER_SEC;
+
+	return !has_last || (last < at && last <= at - interval);
+}
+
+/* True if the row in rows->slot should get last_used_at = at. */
+static bool
+write_is_due(TokenRows *rows, TimestampTz at)
+{
+	TimestampTz last;
+	bool has_last = token_rows_get_timestamptz(rows, rows->table->att_last_used_at, &last);
+
+	return last_used_is_due(has_last, last, at);
+}
+
+static void
+write_one(TokenRows *rows, PendingUse *use)
+{
+	AttrNumber column = rows->table->att_last_used_at;
+	Datum value = TimestampTzGetDatum(use->at);
+	bool isnull = false;
+
+	if (!token_rows_find_by_id(rows, UUIDPGetDatum(&use->key.id)) || !write_is_due(rows, use->at))
+		return;
+	if (token_rows_lock(rows, LockWaitSkip) != TOKEN_ROW_LOCKED || !write_is_due(rows, use->at))
+		return;
+	token_rows_update(rows, 1, &column, &value, &isnull);
+}
+
+static void
+write_pending(void)
+{
+	MemoryContext context;
+	MemoryContext old;
+	HASH_SEQ_STATUS status;
+	PendingUse *use;
+	TokenRows *rows = NULL;
+	Oid open_nspoid = InvalidOid;
+
 	if (RecoveryInProgress() || XactReadOnly || IsolationIsSerializable())
 		return;
 
-	if (IsolationUsesXactSnapshot())
-		write_last_used_absorbing_conflicts(qualified_table, tid, token_id, now);
-	else
-		write_last_used(qualified_table, tid, token_id, now);
+	context =
+		AllocSetContextCreate(TopTransactionContext, "api_tokens last use", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(context);
+	hash_seq_init(&status, pending);
+	while ((use = hash_seq_search(&status)) != NULL)
+	{
+		if (use->key.nspoid != open_nspoid)
+		{
+			if (rows != NULL)
+				token_rows_close(rows);
+			open_nspoid = use->key.nspoid;
+			rows = token_rows_try_open_for_write(open_nspoid);
+		}
+		/* NULL: the table is locked by someone else, or changed; skip. */
+		if (rows != NULL)
+			write_one(rows, use);
+	}
+	if (rows != NULL)
+		token_rows_close(rows);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(context);
+}
+
+static void
+forget_pending(void)
+{
+	HASH_SEQ_STATUS status;
+	PendingUse *use;
+
+	hash_seq_init(&status, pending);
+	while ((use = hash_seq_search(&status)) != NULL)
+		(void) hash_search(pending, &use->key, HASH_REMOVE, NULL);
+	pending_count = 0;
+}
+
+static void
+on_transaction_event(XactEvent event, void *arg)
+{
+	if (pending_count == 0)
+		return;
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
+		write_pending();
+	/* Whatever the event, the notes belong to this transaction only. */
+	forget_pending();
+}
+
+void
+last_used_init(void)
+{
+	RegisterXactCallback(on_transaction_event, NULL);
 }

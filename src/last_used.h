@@ -7,16 +7,26 @@
 
 #include "postgres.h"
 
-#include "storage/itemptr.h"
 #include "utils/timestamp.h"
 
 /*
- * Sets last_used_at = now on the row version at tid (whose id is token_id)
- * of the table named qualified_table, if that can be done at once: it is
- * skipped, silently, when another session holds the row lock or has changed
- * the row, in read-only and serializable transactions, and on a standby.
+ * True if a use at time at should be written, given the last recorded use
+ * (if any): never backwards, at most once per api_tokens.last_used_interval.
  */
-extern void last_used_record(const char *qualified_table, ItemPointer tid, Datum token_id,
-							 TimestampTz now);
+extern bool last_used_is_due(bool has_last, TimestampTz last, TimestampTz at);
+
+/* Registers the transaction callback; called once from _PG_init. */
+extern void last_used_init(void);
+
+/*
+ * Notes that the token with this id, in the api_tokens table of schema
+ * nspoid, was validated at time now.  The write happens when the
+ * transaction commits, once per token however often it was validated, and
+ * only if it can be done at once: it is skipped when another session holds
+ * the table or the row locked, when the row changed meanwhile so that no
+ * write is due, in read-only and serializable transactions, and on a
+ * standby.
+ */
+extern void last_used_record(Oid nspoid, Datum token_id, TimestampTz now);
 
 #endif /* API_TOKENS_LAST_USED_H */

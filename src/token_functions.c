@@ -10,6 +10,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
+#include "compat.h"
 #include "settings.h"
 #include "token_format.h"
 #include "token_functions.h"
@@ -38,10 +39,8 @@ token_datum_is_wellformed(Datum token)
 	return ok;
 }
 
-/* SQL: api_token_generate() RETURNS text */
-PG_FUNCTION_INFO_V1(api_token_generate);
-Datum
-api_token_generate(PG_FUNCTION_ARGS)
+text *
+token_new(void)
 {
 	char buf[TOKEN_MAX_LEN + 1];
 	size_t len;
@@ -58,7 +57,36 @@ api_token_generate(PG_FUNCTION_ARGS)
 
 	result = cstring_to_text_with_len(buf, len);
 	explicit_bzero(buf, sizeof(buf));
-	PG_RETURN_TEXT_P(result);
+	return result;
+}
+
+text *
+token_hash_text(const text *token)
+{
+	text *result = (text *) palloc(VARHDRSZ + TOKEN_HASH_HEX_LEN);
+
+	token_sha256_hex(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), VARDATA(result));
+	SET_VARSIZE(result, VARHDRSZ + TOKEN_HASH_HEX_LEN);
+	return result;
+}
+
+text *
+token_prefix_text(const text *token)
+{
+	const char *data = VARDATA_ANY(token);
+	int len = VARSIZE_ANY_EXHDR(token);
+
+	/* Characters, not bytes, as varchar(8) counts them. */
+	len = pg_mbcharcliplen(data, len, TOKEN_PREFIX_LEN);
+	return cstring_to_text_with_len(data, len);
+}
+
+/* SQL: api_token_generate() RETURNS text */
+PG_FUNCTION_INFO_V1(api_token_generate);
+Datum
+api_token_generate(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(token_new());
 }
 
 /* SQL: api_token_hash(text) RETURNS text */
@@ -66,12 +94,7 @@ PG_FUNCTION_INFO_V1(api_token_hash);
 Datum
 api_token_hash(PG_FUNCTION_ARGS)
 {
-	text *token = PG_GETARG_TEXT_PP(0);
-	text *result = (text *) palloc(VARHDRSZ + TOKEN_HASH_HEX_LEN);
-
-	token_sha256_hex(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), VARDATA(result));
-	SET_VARSIZE(result, VARHDRSZ + TOKEN_HASH_HEX_LEN);
-	PG_RETURN_TEXT_P(result);
+	PG_RETURN_TEXT_P(token_hash_text(PG_GETARG_TEXT_PP(0)));
 }
 
 /* SQL: api_token_prefix(text) RETURNS text */
@@ -79,13 +102,7 @@ PG_FUNCTION_INFO_V1(api_token_prefix);
 Datum
 api_token_prefix(PG_FUNCTION_ARGS)
 {
-	text *token = PG_GETARG_TEXT_PP(0);
-	const char *data = VARDATA_ANY(token);
-	int len = VARSIZE_ANY_EXHDR(token);
-
-	/* Characters, not bytes, as varchar(8) counts them. */
-	len = pg_mbcharcliplen(data, len, TOKEN_PREFIX_LEN);
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(data, len));
+	PG_RETURN_TEXT_P(token_prefix_text(PG_GETARG_TEXT_PP(0)));
 }
 
 /* SQL: api_token_is_wellformed(text) RETURNS boolean */

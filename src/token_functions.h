@@ -1,6 +1,6 @@
 /*
  * token_functions.h
- *		Helpers shared by the SQL-callable token functions.
+ *		Token helpers shared by the SQL-callable functions.
  */
 #ifndef API_TOKENS_TOKEN_FUNCTIONS_H
 #define API_TOKENS_TOKEN_FUNCTIONS_H
@@ -12,5 +12,14 @@
  * token are rejected from their stored size, without being detoasted.
  */
 extern bool token_datum_is_wellformed(Datum token);
+
+/* A new token of the configured brand (api_tokens.brand). */
+extern text *token_new(void);
+
+/* The lowercase hex SHA-256 of a token, as token_hash stores it. */
+extern text *token_hash_text(const text *token);
+
+/* The first characters of a token, as token_prefix stores them. */
+extern text *token_prefix_text(const text *token);
 
 #endif /* API_TOKENS_TOKEN_FUNCTIONS_H */

@@ -1,7 +1,13 @@
 /*
  * token_table.h
- *		Finding the api_tokens table and its token_hash index, cached per
- *		backend and forgotten on any relcache invalidation of either.
+ *		Finding the api_tokens table of an extension schema, checking that it
+ *		can be trusted, and describing it (columns, indexes).
+ *
+ * The table is found by OID, from the namespace OID of the calling
+ * function: no name is ever resolved through a schema whose owner may be
+ * untrusted (who could rename the schema or replace the table).  The
+ * description is cached per backend and forgotten on any relevant
+ * invalidation.
  */
 #ifndef API_TOKENS_TOKEN_TABLE_H
 #define API_TOKENS_TOKEN_TABLE_H
@@ -9,30 +15,53 @@
 #include "postgres.h"
 
 #include "access/attnum.h"
-#include "utils/rel.h"
+#include "storage/lockdefs.h"
+#include "utils/relcache.h"
 
 typedef struct TokenTable
 {
-	Oid relid;			  /* the api_tokens table */
-	Oid hash_index;		  /* unique btree index on token_hash */
-	Oid hash_collation;	  /* collation of that index's key */
-	char *qualified_name; /* "schema".api_tokens, for SPI statements */
+	Oid namespace;		/* the extension's schema */
+	Oid relid;			/* the api_tokens table in it */
+	Oid owner;			/* its (trusted) owner; writes run as this role */
+	Oid hash_index;		/* unique btree index on (token_hash) */
+	Oid hash_collation; /* collation of that index's key */
+	Oid id_index;		/* unique btree index on (id) */
+	Oid user_index;		/* btree index leading with user_id, or InvalidOid */
 	AttrNumber att_id;
 	AttrNumber att_user_id;
+	AttrNumber att_name;
+	AttrNumber att_token_hash;
+	AttrNumber att_token_prefix;
 	AttrNumber att_scopes;
 	AttrNumber att_expires_at;
 	AttrNumber att_last_used_at;
 	AttrNumber att_is_active;
+	AttrNumber att_created_at;
+	int32 name_max_chars;  /* length limit of name, -1 for none */
+	int32 scope_max_chars; /* length limit of each scope, -1 for none */
+	char *qualified_name;  /* "schema".api_tokens, for messages */
 } TokenTable;
 
-/* Registers the invalidation callback; called once from _PG_init. */
+/* Registers the invalidation callbacks; called once from _PG_init. */
 extern void token_table_init(void);
 
+/* The schema of a function of this extension, cached. */
+extern Oid token_table_namespace_of(Oid fn_oid);
+
 /*
- * Opens the api_tokens table that lives in the schema of function fn_oid,
- * with lockmode, and sets *table to its cached description.  Raises an
- * error if there is no such table or it lacks a unique index on token_hash.
+ * Opens the api_tokens table of schema nspoid with lockmode, after checking
+ * that it is trustworthy and has the shape the extension needs; sets *table
+ * to its description.  Raises an error naming the problem otherwise.
  */
-extern Relation token_table_open(Oid fn_oid, LOCKMODE lockmode, const TokenTable **table);
+extern Relation token_table_open(Oid nspoid, LOCKMODE lockmode, const TokenTable **table);
+
+/*
+ * As token_table_open, but returns NULL instead of waiting when the lock is
+ * not free at once, or when the table no longer exists.
+ */
+extern Relation token_table_try_open(Oid nspoid, LOCKMODE lockmode, const TokenTable **table);
+
+/* True if the role may own the extension's tables: a superuser or the extension's owner. */
+extern bool token_table_owner_is_trusted(Oid role);
 
 #endif /* API_TOKENS_TOKEN_TABLE_H */

@@ -3,42 +3,38 @@
  *		api_token_validate: the per-request hot path.
  *
  * A presented token is checked for format and checksum without touching
- * the table, hashed, and looked up with one direct probe of the unique
- * token_hash index.  Only then are activity, expiry and scopes checked,
- * and last_used_at recorded when it is due (see last_used.c).
+ * the table, hashed, and looked up with one probe of the unique token_hash
+ * index.  Only then are activity, expiry and scopes checked, and a use
+ * recorded when one is due (see last_used.c).  Every value read from the
+ * row is treated as untrusted: a NULL never becomes a valid answer.
  */
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/relscan.h"
-#include "access/stratnum.h"
-#include "access/table.h"
-#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/fmgroids.h"
-#include "utils/memutils.h"
-#include "utils/snapmgr.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
 
+#include "compat.h"
 #include "last_used.h"
-#include "settings.h"
+#include "result.h"
+#include "scopes.h"
 #include "token_functions.h"
 #include "token_hash.h"
-#include "token_table.h"
+#include "token_rows.h"
 
-/* What the index probe found. */
+/* What the index probe found, copied out of the row. */
 typedef struct FoundToken
 {
 	bool found;
-	const char *table; /* qualified name of the table probed */
-	ItemPointerData tid;
 	Datum id;
 	Datum user_id;
 	ArrayType *scopes; /* NULL if the column is NULL */
@@ -49,155 +45,73 @@ typedef struct FoundToken
 	TimestampTz last_used_at;
 } FoundToken;
 
-/* The result row type, built once per backend. */
-static TupleDesc
-result_descriptor(void)
+/* A uuid column that must not be NULL: the table's owner could allow it. */
+static Datum
+required_uuid(TokenRows *rows, AttrNumber att, const char *column)
 {
-	static TupleDesc desc = NULL;
+	bool isnull;
+	Datum value = token_rows_get(rows, att, &isnull);
 
-	if (desc == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-		TupleDesc d = CreateTemplateTupleDesc(4);
-
-		TupleDescInitEntry(d, 1, "status", TEXTOID, -1, 0);
-		TupleDescInitEntry(d, 2, "token_id", UUIDOID, -1, 0);
-		TupleDescInitEntry(d, 3, "user_id", UUIDOID, -1, 0);
-		TupleDescInitEntry(d, 4, "scopes", TEXTARRAYOID, -1, 0);
-		desc = BlessTupleDesc(d);
-		MemoryContextSwitchTo(old);
-	}
-	return desc;
-}
-
-/* The required scopes as text datums; a NULL element is an error. */
-static Datum *
-required_scopes(FunctionCallInfo fcinfo, int *count)
-{
-	ArrayType *array;
-	Datum *elems;
-	bool *nulls;
-
-	*count = 0;
-	if (PG_ARGISNULL(1))
-		return NULL;
-	array = PG_GETARG_ARRAYTYPE_P(1);
-	if (ARR_NDIM(array) > 1)
-		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-						errmsg("required_scopes must be a one-dimensional array")));
-	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, count);
-	for (int i = 0; i < *count; i++)
-		if (nulls[i])
-			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-							errmsg("required_scopes must not contain NULL")));
-	return elems;
+	if (isnull)
+		ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
+						errmsg("the api_tokens row of this token has a NULL %s", column),
+						errhint("Delete the row or give it a %s; the column should be NOT NULL.",
+								column)));
+	return datumCopy(value, false, UUID_LEN);
 }
 
 /* Probes the unique index for token_hash = hash and copies the row out. */
 static void
-probe(FunctionCallInfo fcinfo, text *hash, FoundToken *out)
+probe(Oid nspoid, text *hash, FoundToken *out)
 {
-	const TokenTable *tt;
-	Relation heap = token_table_open(fcinfo->flinfo->fn_oid, AccessShareLock, &tt);
-	Relation index = index_open(tt->hash_index, AccessShareLock);
-	Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
-	TupleTableSlot *slot = table_slot_create(heap, NULL);
-	IndexScanDesc scan;
-	ScanKeyData key;
+	TokenRows *rows = token_rows_open(nspoid, false);
+	const TokenTable *t = rows->table;
 
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid, tt->hash_collation,
-						   F_TEXTEQ, PointerGetDatum(hash));
-	scan = index_beginscan(heap, index, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-
-	out->found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	out->found = token_rows_find_by_hash(rows, hash);
 	if (out->found)
 	{
 		bool isnull;
-		Datum d;
+		Datum scopes;
 
-		out->table = tt->qualified_name;
-		out->tid = slot->tts_tid;
-		out->id = datumCopy(slot_getattr(slot, tt->att_id, &isnull), false, 16);
-		out->user_id = datumCopy(slot_getattr(slot, tt->att_user_id, &isnull), false, 16);
-		d = slot_getattr(slot, tt->att_is_active, &isnull);
-		out->is_active = !isnull && DatumGetBool(d);
-		d = slot_getattr(slot, tt->att_expires_at, &isnull);
-		out->has_expiry = !isnull;
-		out->expires_at = isnull ? 0 : DatumGetTimestampTz(d);
-		d = slot_getattr(slot, tt->att_last_used_at, &isnull);
-		out->has_last_used = !isnull;
-		out->last_used_at = isnull ? 0 : DatumGetTimestampTz(d);
-		d = slot_getattr(slot, tt->att_scopes, &isnull);
+		out->id = required_uuid(rows, t->att_id, "id");
+		out->user_id = required_uuid(rows, t->att_user_id, "user_id");
+		out->is_active = token_rows_get_bool(rows, t->att_is_active, false);
+		out->has_expiry = token_rows_get_timestamptz(rows, t->att_expires_at, &out->expires_at);
+		out->has_last_used =
+			token_rows_get_timestamptz(rows, t->att_last_used_at, &out->last_used_at);
+		scopes = token_rows_get(rows, t->att_scopes, &isnull);
 		/* A copy, relabelled: varchar[] and text[] share one layout. */
-		out->scopes = isnull ? NULL : DatumGetArrayTypePCopy(d);
+		out->scopes = isnull ? NULL : DatumGetArrayTypePCopy(scopes);
 		if (out->scopes)
 			ARR_ELEMTYPE(out->scopes) = TEXTOID;
 	}
-
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(index, NoLock);
-	table_close(heap, NoLock);
+	token_rows_close(rows);
 }
 
-/* True if every required scope is among the token's scopes. */
-static bool
-has_scopes(ArrayType *scopes, Datum *required, int nrequired)
-{
-	Datum *have = NULL;
-	bool *have_nulls = NULL;
-	int nhave = 0;
-
-	if (nrequired == 0)
-		return true;
-	if (scopes == NULL)
-		return false;
-	deconstruct_array(scopes, TEXTOID, -1, false, TYPALIGN_INT, &have, &have_nulls, &nhave);
-	for (int r = 0; r < nrequired; r++)
-	{
-		text *want = DatumGetTextPP(required[r]);
-		bool matched = false;
-
-		for (int h = 0; h < nhave && !matched; h++)
-		{
-			text *got;
-
-			if (have_nulls[h])
-				continue;
-			got = DatumGetTextPP(have[h]);
-			matched = VARSIZE_ANY_EXHDR(got) == VARSIZE_ANY_EXHDR(want) &&
-					  memcmp(VARDATA_ANY(got), VARDATA_ANY(want), VARSIZE_ANY_EXHDR(want)) == 0;
-		}
-		if (!matched)
-			return false;
-	}
-	return true;
-}
-
-/* True if a successful use now should be written to last_used_at. */
-static bool
-last_use_is_due(const FoundToken *tok, TimestampTz now)
-{
-	int64 interval = (int64) api_tokens_last_used_interval * USECS_PER_SEC;
-
-	return !tok->has_last_used || tok->last_used_at <= now - interval;
-}
-
+/*
+ * The result row, of the function's declared type (api_token_validation),
+ * so that it can be stored, dumped and read by any session.
+ */
 static Datum
 result_row(FunctionCallInfo fcinfo, const char *status, const FoundToken *tok)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid type = get_fn_expr_rettype(fcinfo->flinfo);
 	Datum values[4];
 	bool nulls[4] = {false, false, false, false};
-	TupleDesc desc = result_descriptor();
+	TupleDesc desc;
+	Datum row;
 
-	/* One row, returned in value-per-call mode as a single result. */
-	if (rsinfo != NULL && IsA(rsinfo, ReturnSetInfo))
-	{
-		rsinfo->returnMode = SFRM_ValuePerCall;
-		rsinfo->isDone = ExprSingleResult;
-	}
+	if (!OidIsValid(type))
+		type = get_func_rettype(fcinfo->flinfo->fn_oid);
+	desc = lookup_rowtype_tupdesc(type, -1);
+	if (desc->natts != 4 || TupleDescAttr(desc, 0)->atttypid != TEXTOID ||
+		TupleDescAttr(desc, 1)->atttypid != UUIDOID ||
+		TupleDescAttr(desc, 2)->atttypid != UUIDOID ||
+		TupleDescAttr(desc, 3)->atttypid != TEXTARRAYOID)
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+						errmsg("type %s is not (status text, token_id uuid, user_id uuid, scopes "
+							   "text[])",
+							   format_type_be(type))));
 
 	values[0] = CStringGetTextDatum(status);
 	if (tok != NULL && tok->found)
@@ -210,20 +124,20 @@ result_row(FunctionCallInfo fcinfo, const char *status, const FoundToken *tok)
 	else
 		nulls[1] = nulls[2] = nulls[3] = true;
 
-	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+	row = result_single_row(fcinfo, desc, values, nulls);
+	ReleaseTupleDesc(desc);
+	return row;
 }
 
 /*
  * SQL: api_token_validate(token text, required_scopes text[] DEFAULT NULL)
- *		RETURNS TABLE (status text, token_id uuid, user_id uuid, scopes text[])
+ *		RETURNS SETOF api_token_validation
  */
 PG_FUNCTION_INFO_V1(api_token_validate);
 Datum
 api_token_validate(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int nrequired;
-	Datum *required;
+	ScopeList required = {0, NULL, NULL};
 	text *token;
 	/* The hash as a text datum on the stack; the int32 aligns its header. */
 	union
@@ -233,14 +147,12 @@ api_token_validate(PG_FUNCTION_ARGS)
 	} hash;
 	FoundToken tok;
 	TimestampTz txn_time;
+	Oid nspoid;
 
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		(rsinfo->allowedModes & SFRM_ValuePerCall) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("api_token_validate must be called in a context that accepts a set")));
+	result_require_set_context(fcinfo, "api_token_validate");
 
-	required = required_scopes(fcinfo, &nrequired);
+	if (!PG_ARGISNULL(1))
+		required = scopes_required(PG_GETARG_ARRAYTYPE_P(1));
 
 	if (PG_ARGISNULL(0) || !token_datum_is_wellformed(PG_GETARG_DATUM(0)))
 		return result_row(fcinfo, "malformed", NULL);
@@ -249,7 +161,8 @@ api_token_validate(PG_FUNCTION_ARGS)
 	token_sha256_hex(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), hash.bytes + VARHDRSZ);
 	SET_VARSIZE(hash.bytes, sizeof(hash.bytes));
 
-	probe(fcinfo, (text *) hash.bytes, &tok);
+	nspoid = token_table_namespace_of(fcinfo->flinfo->fn_oid);
+	probe(nspoid, (text *) hash.bytes, &tok);
 	if (!tok.found)
 		return result_row(fcinfo, "unknown", NULL);
 	if (!tok.is_active)
@@ -258,10 +171,10 @@ api_token_validate(PG_FUNCTION_ARGS)
 	txn_time = GetCurrentTransactionStartTimestamp();
 	if (tok.has_expiry && tok.expires_at <= txn_time)
 		return result_row(fcinfo, "expired", &tok);
-	if (!has_scopes(tok.scopes, required, nrequired))
+	if (!scopes_has_all(tok.scopes, &required))
 		return result_row(fcinfo, "insufficient_scope", &tok);
 
-	if (last_use_is_due(&tok, txn_time))
-		last_used_record(tok.table, &tok.tid, tok.id, txn_time);
+	if (last_used_is_due(tok.has_last_used, tok.last_used_at, txn_time))
+		last_used_record(nspoid, tok.id, txn_time);
 	return result_row(fcinfo, "valid", &tok);
 }

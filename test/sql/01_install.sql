@@ -22,8 +22,11 @@ SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS 
  WHERE a.attrelid = 'api_tokens'::regclass AND a.attnum > 0 AND NOT a.attisdropped
  ORDER BY a.attnum;
 
+-- (PostgreSQL 18 also lists NOT NULL constraints here; the column listing
+-- above shows them for every version.)
 SELECT conname, pg_get_constraintdef(oid)
-  FROM pg_constraint WHERE conrelid = 'api_tokens'::regclass ORDER BY conname;
+  FROM pg_constraint WHERE conrelid = 'api_tokens'::regclass AND contype <> 'n'
+ ORDER BY conname;
 
 SELECT indexrelid::regclass AS index, pg_get_indexdef(indexrelid)
   FROM pg_index WHERE indrelid = 'api_tokens'::regclass ORDER BY 1::text;
@@ -35,10 +38,15 @@ SELECT count(*) AS member_tables
    AND classid = 'pg_class'::regclass
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'api_tokens');
 
+-- (PostgreSQL 17 and later also record the array type of a composite type
+-- as a member; array types are left out so that every version prints the
+-- same list.)
 SELECT pg_describe_object(classid, objid, objsubid) AS member
   FROM pg_depend
  WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'api_tokens')
+   AND NOT (classid = 'pg_type'::regclass
+            AND (SELECT typcategory FROM pg_type WHERE oid = objid) = 'A')
  ORDER BY 1;
 
 -- The functions' properties.

@@ -45,3 +45,9 @@ SELECT status FROM api_token_validate(:'token');
 SELECT api_tokens_create_table('auth.users');
 SELECT api_tokens_create_table('int_users');
 SELECT api_tokens_create_table('no_such_table');
+
+-- Back to the users table the later tests use.
+DROP EXTENSION api_tokens;
+DROP TABLE api_tokens;
+CREATE EXTENSION api_tokens;
+SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'fk_api_tokens_user_id';
