@@ -58,8 +58,8 @@ SET search_path = evil, public;
 SELECT status FROM public.api_token_validate(:'token');
 RESET search_path;
 RESET ROLE;
--- Nor its last_used_at write, prepared here for the first time in a new
--- backend under the hostile path; the caller's path is left as it was.
+-- Nor its last_used_at write, made at commit in a new backend under the
+-- hostile path; the caller's path is left as it was.
 UPDATE api_tokens SET last_used_at = '2000-01-01 00:00:00+00' WHERE id = :'token_id';
 \c
 SET api_tokens.last_used_interval = 0;

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Instructions per call, counted by callgrind (repeatable whatever else the
+# machine is doing), for api_token_validate and for the bare index probe it
+# competes with.  A single-user backend runs a prepared statement N times;
+# the count of a run with 0 executions is subtracted.
+#
+#   bench/callgrind.sh            N=2000, 10,000 tokens
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. test/lib/packages.sh
+ensure_packages valgrind
+. test/lib/cluster.sh
+
+N=${N:-2000}
+cluster_init cg
+cluster_start cg
+cluster_env cg
+psql -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE cg"
+psql -X -q -v ON_ERROR_STOP=1 -d cg -v ntokens=10000 -v nusers=1000 -f bench/fixture.sql
+cluster_stop cg
+data=$(cluster_dir cg)/data
+work=$(cluster_dir cg)
+
+# statements NAME SQL: the commands for one measured run of n executions.
+statements() {
+	local n=$2
+	echo "PREPARE q(int) AS $1;"
+	# The first execution builds caches; it is part of the baseline.
+	echo "EXECUTE q(1);"
+	for i in $(seq 2 $((n + 1))); do echo "EXECUTE q($(((i * 7919) % 10000 + 1)));"; done
+}
+
+# instructions SQL N: callgrind's total for the single-user run.
+instructions() {
+	local out="$work/cg.out"
+	statements "$1" "$2" >"$work/cmds.sql"
+	chmod 644 "$work/cmds.sql"
+	as_cluster_owner valgrind --tool=callgrind --callgrind-out-file="$out" -q \
+		"$PGBIN/postgres" --single -D "$data" -c api_tokens.last_used_interval=86400 cg \
+		<"$work/cmds.sql" >/dev/null 2>&1
+	callgrind_annotate "$out" 2>/dev/null | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,
+	rm -f "$out"
+}
+
+per_call() {
+	local base full
+	base=$(instructions "$1" 0)
+	full=$(instructions "$1" "$N")
+	echo $(((full - base) / N))
+}
+
+validate='SELECT status FROM api_token_validate((SELECT token FROM bench_tokens WHERE id = $1))'
+probe='SELECT user_id FROM api_tokens WHERE token_hash = (SELECT token_hash FROM bench_tokens WHERE id = $1)'
+v=$(per_call "$validate")
+p=$(per_call "$probe")
+echo "instructions per call ($N calls, callgrind): validate $v, bare probe $p, difference $((v - p))"
