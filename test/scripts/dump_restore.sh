@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # pg_dump + restore into an empty database keeps every token, the foreign
 # key, the indexes, the defaults and the privileges, in plain and custom
-# formats, and the restored tokens still validate.
+# formats, and the restored tokens still validate.  Validation results
+# stored as values dump and restore too.  A restore with --no-owner by a
+# role that is not a superuser gives a table the extension refuses, with
+# the fix in the hint, until a superuser applies it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
@@ -28,6 +31,9 @@ CREATE TABLE plaintexts AS
     FROM users u, LATERAL api_token_create(u.id, 'token of ' || u.email, '{read}') c;
 SELECT api_token_revoke(token_id) FROM plaintexts LIMIT 3;
 UPDATE api_tokens SET last_used_at = '2026-01-01 00:00:00+00' WHERE name LIKE '%user1@%';
+-- attack_stored_result_record_type: results kept as values, which pg_dump
+-- could not dump when they were anonymous records.
+CREATE TABLE audit AS SELECT api_token_validate(token) AS v FROM plaintexts;
 SQL
 
 # What must survive: rows, schema of the table, ACLs of table and functions.
@@ -48,6 +54,7 @@ SELECT 'table privilege', r, p, has_table_privilege(r, 'api_tokens', p)
   FROM unnest(ARRAY['public', 'dump_validator']) r, unnest(ARRAY['SELECT', 'UPDATE']) p;
 SELECT 'validator', has_function_privilege('dump_validator', 'api_token_validate(text, text[])', 'EXECUTE');
 SELECT 'public', has_function_privilege('public', 'api_token_create(uuid, text, text[], timestamptz)', 'EXECUTE');
+SELECT 'audit', pg_typeof(v), (v).status, count(*) FROM audit GROUP BY 2, 3 ORDER BY 3;
 SELECT 'member tables', count(*) FROM pg_depend
  WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e' AND classid = 'pg_class'::regclass;
 SQL
@@ -67,8 +74,8 @@ echo "source: $(echo "$expected" | head -1)"
 echo "source statuses: $(echo $expected_statuses)"
 [ "$expected_statuses" = "$(printf 'inactive|3\nvalid|17')" ] || fail "unexpected source statuses"
 
-pg_dump -d source -f "$work/plain.sql"
-pg_dump -d source -Fc -f "$work/custom.dump"
+"$PGBIN/pg_dump" -d source -f "$work/plain.sql"
+"$PGBIN/pg_dump" -d source -Fc -f "$work/custom.dump"
 
 check_restored() {
 	local db=$1 got
@@ -90,9 +97,28 @@ $psql -d plain_restore -f "$work/plain.sql" >/dev/null 2>"$work/plain.err" ||
 check_restored plain_restore
 
 $psql -c "CREATE DATABASE custom_restore"
-pg_restore --exit-on-error -d custom_restore "$work/custom.dump" 2>"$work/custom.err" ||
+"$PGBIN/pg_restore" --exit-on-error -d custom_restore "$work/custom.dump" 2>"$work/custom.err" ||
 	{ cat "$work/custom.err"; fail "custom restore failed"; }
 check_restored custom_restore
+
+# attack_restore_no_owner: a non-superuser database owner restores with
+# --no-owner into a database where a superuser installed the extension: the
+# table is hers, so the extension refuses it until a superuser takes it back.
+$psql -c "CREATE ROLE app_owner LOGIN" -c "CREATE DATABASE noowner_restore OWNER app_owner"
+$psql -d noowner_restore -c "CREATE EXTENSION api_tokens" 2>/dev/null
+"$PGBIN/pg_restore" --no-owner --no-privileges -U app_owner -d noowner_restore "$work/custom.dump" \
+	2>"$work/noowner.err" || true
+[ "$($psql -d noowner_restore -At -c "SELECT tableowner FROM pg_tables WHERE tablename = 'api_tokens'")" = app_owner ] ||
+	fail "noowner_restore: the restored table should belong to app_owner"
+refusal=$($psql -d noowner_restore -At -c "SELECT status FROM plaintexts p, LATERAL api_token_validate(p.token) LIMIT 1" 2>&1 || true)
+echo "$refusal" | grep -q 'api_tokens will not use table public.api_tokens: it is owned by role "app_owner"' ||
+	fail "noowner_restore: validation should refuse the table, said: $refusal"
+hint=$($psql -d noowner_restore -At -c "SELECT api_tokens_check_table()" 2>&1 |
+	sed -n 's/^HINT:  .*can run: //p' || true)
+[ "$hint" = "ALTER TABLE public.api_tokens OWNER TO postgres;" ] || fail "noowner_restore: unexpected hint: $hint"
+$psql -d noowner_restore -c "$hint"
+[ "$(statuses noowner_restore)" = "$expected_statuses" ] || fail "noowner_restore: tokens validate differently"
+echo "ok: a --no-owner restore is refused until a superuser takes the table back"
 
 # The only message either restore printed is the install script's warning.
 grep -v "users table \"users\" not found\|A restore of a dump\|Otherwise create the users" \
