@@ -4,7 +4,7 @@
  */
 #include "base62.h"
 
-const char base62_alphabet[62] = "0123456789"
+const char base62_alphabet[63] = "0123456789"
 								 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 								 "abcdefghijklmnopqrstuvwxyz";
 

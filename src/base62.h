@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-extern const char base62_alphabet[62];
+/* The 62 digits, in order (followed by a NUL, unused). */
+extern const char base62_alphabet[63];
 
 /* Value of c in the alphabet, or -1 if c is not a base62 digit. */
 extern int base62_digit_value(unsigned char c);
