@@ -1,50 +1,129 @@
 #!/usr/bin/env bash
-# The whole test suite, on a throwaway cluster.  Run as root on Debian 12:
-# it installs the packages it needs and never touches a system cluster.
+# The whole test suite, on every supported PostgreSQL, on throwaway
+# clusters.  Run as root on Debian 12: it installs what it needs (Debian 12's
+# PostgreSQL 15 on the host; 17 and 18 in Debian chroots it builds and keeps
+# under /var/cache/api_tokens, see test/lib/chroot.sh) and never touches a
+# system cluster.
 #
-#   test/run_tests.sh                 everything
+#   test/run_tests.sh                 everything, on PostgreSQL 15, 17 and 18
 #   test/run_tests.sh regress         only the regression and isolation tests
 #   test/run_tests.sh SCRIPT...       regression tests, then the named scripts
 #                                     (names of test/scripts/*.sh, without .sh)
+#   PG_VERSIONS="15 18" test/run_tests.sh ...   only these versions
+#
+# A failure on any version fails the run; the summary says which version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/lib/packages.sh
 . test/lib/build.sh
 
-echo "== build (warnings are errors) and install"
-build_and_install
+# The scripts each version runs.  The examples, the fuzzer and the Debian
+# package for 15 stay on the host's 15; PgBouncer 1.24 (named prepared
+# statements in transaction pooling) and packaging run in the 17 chroot too.
+scripts_on() {
+	case $1 in
+		15) for f in test/scripts/*.sh; do basename "$f" .sh; done ;;
+		17) echo dump_restore standby unit_and_fuzz pgbouncer debian_package secret_logging ;;
+		18) echo dump_restore standby unit_and_fuzz secret_logging ;;
+	esac
+}
 
-echo "== regression and isolation tests (make installcheck)"
-(
-	. test/lib/cluster.sh
-	cluster_init regress
-	cluster_start regress
-	cluster_env regress
-	if ! make -s installcheck; then
-		cat regression.diffs 2>/dev/null || true
-		exit 1
+# Debian packages a chroot needs for its scripts (the server and build
+# tools are always installed, see chroot_ensure).
+chroot_packages() {
+	case $1 in
+		17) echo pgbouncer python3-psycopg debhelper dpkg-dev build-essential postgresql-server-dev-all ;;
+		18) echo python3-psycopg ;;
+	esac
+}
+
+# run_here MAJOR SCRIPT...: the suite on this machine's PostgreSQL MAJOR;
+# prints the names of what failed on its last line of output ("failed: ...").
+run_here() {
+	local major=$1 name failed=()
+	shift
+	echo "== PostgreSQL $major: build (warnings are errors) and install"
+	build_and_install "$major"
+	echo "== PostgreSQL $major: regression and isolation tests (make installcheck)"
+	if ! (
+		. test/lib/cluster.sh
+		cluster_init regress
+		cluster_start regress
+		cluster_env regress
+		if ! make -s installcheck; then
+			cat regression.diffs 2>/dev/null || true
+			exit 1
+		fi
+		cluster_assert_no_crash regress
+	); then
+		failed+=(regress)
 	fi
-	cluster_assert_no_crash regress
-)
+	for name in "$@"; do
+		[ "$name" = regress ] && continue
+		echo "== PostgreSQL $major: $name"
+		"test/scripts/$name.sh" || { failed+=("$name"); echo "!! PostgreSQL $major: $name FAILED"; }
+	done
+	[ ${#failed[@]} -eq 0 ] && return 0
+	echo "failed: ${failed[*]}"
+	return 1
+}
 
-scripts=()
-if [ $# -eq 0 ]; then
-	for f in test/scripts/*.sh; do scripts+=("$(basename "$f" .sh)"); done
-elif [ "$1" != regress ]; then
-	scripts=("$@")
+# Inside a chroot this script only runs the suite (see run_in_chroot).
+if [ -n "${API_TOKENS_INSIDE_CHROOT:-}" ]; then
+	run_here "$@"
+	exit
 fi
 
-failed=()
-for name in "${scripts[@]}"; do
-	echo "== $name"
-	if ! "test/scripts/$name.sh"; then
-		failed+=("$name")
-		echo "!! $name FAILED"
+# run_in_chroot MAJOR SCRIPT...: the suite in the chroot of PostgreSQL MAJOR,
+# on a copy of the working tree (so that its build leaves this one alone).
+run_in_chroot() {
+	local major=$1 dir
+	shift
+	. test/lib/chroot.sh
+	# shellcheck disable=SC2046
+	chroot_ensure "$major" $(chroot_packages "$major")
+	dir=$(chroot_dir "$major")
+	rm -rf "$dir/build"
+	mkdir -p "$dir/build/api_tokens"
+	git ls-files -co --exclude-standard -z | grep -zv '^examples/' |
+		tar --null -cf - -T - | tar -xf - -C "$dir/build/api_tokens"
+	API_TOKENS_INSIDE_CHROOT=1 UNIT_ONLY=1 CHROOT_PASSTHROUGH_VARS="API_TOKENS_INSIDE_CHROOT UNIT_ONLY" \
+		chroot_run "$major" bash -c 'cd /build/api_tokens && exec test/run_tests.sh "$@"' run_tests "$major" "$@"
+}
+
+requested=("$@")
+summary=()
+status=0
+for major in ${PG_VERSIONS:-15 17 18}; do
+	scripts=()
+	for name in $(scripts_on "$major"); do
+		if [ ${#requested[@]} -eq 0 ]; then
+			scripts+=("$name")
+		else
+			for r in "${requested[@]}"; do [ "$r" = "$name" ] && scripts+=("$name"); done
+		fi
+	done
+	echo "=== PostgreSQL $major: regress ${scripts[*]}"
+	case $major in
+		15) run=(run_here 15) ;;
+		17 | 18) run=(run_in_chroot "$major") ;;
+		*)
+			echo "PostgreSQL $major is not supported here (15, 17, 18)" >&2
+			exit 2
+			;;
+	esac
+	out=$(mktemp)
+	if "${run[@]}" "${scripts[@]}" 2>&1 | tee "$out"; then
+		summary+=("PostgreSQL $major: passed")
+	else
+		what=$(sed -n 's/^failed: //p' "$out" | tail -1)
+		summary+=("PostgreSQL $major: FAILED (${what:-before the tests: see above})")
+		status=1
 	fi
+	rm -f "$out"
 done
 
-if [ ${#failed[@]} -gt 0 ]; then
-	echo "FAILED: ${failed[*]}"
-	exit 1
-fi
-echo "== all tests passed"
+echo "=== summary"
+printf '%s\n' "${summary[@]}"
+[ $status -eq 0 ] && echo "== all tests passed"
+exit $status

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Packaging as PostgreSQL users install extensions: META.json is a valid PGXN
-# meta file for this version; the Debian package builds, installs with
-# dpkg -i, and CREATE EXTENSION works from the installed files.
+# meta file for this version; the Debian package for the server of
+# $PG_CONFIG (postgresql-NN-api-tokens) builds with pg_buildext, installs
+# with dpkg -i, and CREATE EXTENSION works from the installed files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/packages.sh
 . test/lib/cluster.sh
-ensure_packages debhelper dpkg-dev postgresql-server-dev-all postgresql-server-dev-15 \
+major=$("$PG_CONFIG" --version | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p')
+ensure_packages debhelper dpkg-dev build-essential postgresql-server-dev-all "postgresql-server-dev-$major" \
 	libssl-dev zlib1g-dev gcc make
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -31,26 +33,34 @@ assert meta["license"] in ("postgresql", "bsd", "mit", "gpl_3", "apache_2_0")
 print(f"ok: META.json {meta['version']} matches default_version {default}")
 PY
 
-echo "== building postgresql-15-api-tokens"
+echo "== building postgresql-$major-api-tokens"
 work=$(mktemp -d "${TMPDIR:-/tmp}/api_tokens_deb.XXXXXX")
 trap 'rm -rf "$work"; cluster_cleanup' EXIT
 mkdir "$work/api-tokens"
-git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work/api-tokens"
-(cd "$work/api-tokens" && dpkg-buildpackage -us -uc -b >"$work/build.log" 2>&1) ||
+# The sources: what git tracks (and untracked files it does not ignore), or,
+# in a copy that is not a git checkout (the chroots), every file.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	git ls-files -co --exclude-standard -z
+else
+	find . -path ./.git -prune -o -type f -print0
+fi | xargs -0 cp --parents -t "$work/api-tokens"
+# debian/control lists a package per server version installed here.
+(cd "$work/api-tokens" && pg_buildext updatecontrol && dpkg-buildpackage -us -uc -b >"$work/build.log" 2>&1) ||
 	{ tail -40 "$work/build.log"; fail "package build"; }
-deb=$(ls "$work"/postgresql-15-api-tokens_*.deb)
+deb=$(ls "$work"/postgresql-"$major"-api-tokens_*.deb)
 echo "built $(basename "$deb")"
 contents=$(dpkg-deb -c "$deb")
-for f in /usr/lib/postgresql/15/lib/api_tokens.so /usr/share/postgresql/15/extension/api_tokens.control \
-	/usr/share/postgresql/15/extension/api_tokens--1.0.sql; do
+for f in "/usr/lib/postgresql/$major/lib/api_tokens.so" \
+	"/usr/share/postgresql/$major/extension/api_tokens.control" \
+	"/usr/share/postgresql/$major/extension/api_tokens--1.0.sql"; do
 	echo "$contents" | grep -q " \.$f$" || fail "$f missing from the package"
 done
 echo "ok: the package holds the library, control file and install script"
 
 echo "== installing with dpkg -i"
 dpkg -i "$deb" >/dev/null 2>&1 || fail "dpkg -i"
-owner=$(dpkg -S /usr/share/postgresql/15/extension/api_tokens.control | cut -d: -f1)
-[ "$owner" = postgresql-15-api-tokens ] || fail "control file owned by '$owner'"
+owner=$(dpkg -S "/usr/share/postgresql/$major/extension/api_tokens.control" | cut -d: -f1)
+[ "$owner" = "postgresql-$major-api-tokens" ] || fail "control file owned by '$owner'"
 echo "ok: installed files belong to $owner"
 
 cluster_init package
