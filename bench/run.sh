@@ -8,11 +8,31 @@
 #   BENCH_STRICT=1 bench/run.sh        exit 1 if a target is missed
 #   VARIANTS="probe validate" bench/run.sh   only some variants (targets whose
 #                                      variants did not run are skipped)
+#   BENCH_PG=18 bench/run.sh           on PostgreSQL 17 or 18, in its Debian chroot
+#                                      (test/lib/chroot.sh), with this tree built there
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/lib/packages.sh
+if [ -n "${BENCH_PG:-}" ] && [ "$BENCH_PG" != 15 ] && [ -z "${BENCH_IN_CHROOT:-}" ]; then
+	. test/lib/chroot.sh
+	chroot_ensure "$BENCH_PG" python3
+	dir=$(chroot_dir "$BENCH_PG")
+	rm -rf "$dir/build" && mkdir -p "$dir/build/api_tokens"
+	git ls-files -co --exclude-standard -z | grep -zv '^examples/' |
+		tar --null -cf - -T - | tar -xf - -C "$dir/build/api_tokens"
+	export BENCH_IN_CHROOT=1
+	CHROOT_PASSTHROUGH_VARS="BENCH_PG BENCH_IN_CHROOT BENCH_QUICK BENCH_STRICT ROUNDS DURATION CLIENTS VARIANTS" \
+		chroot_run "$BENCH_PG" bash -c 'cd /build/api_tokens && . test/lib/packages.sh &&
+			. test/lib/build.sh && build_and_install "$BENCH_PG" >/dev/null && exec bench/run.sh'
+	exit
+fi
+if [ -n "${BENCH_IN_CHROOT:-}" ]; then
+	export PG_CONFIG=/usr/lib/postgresql/$BENCH_PG/bin/pg_config
+else
+	ensure_packages postgresql-15 postgresql-contrib
+	export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+fi
 . test/lib/cluster.sh
-ensure_packages postgresql-15 postgresql-contrib
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
