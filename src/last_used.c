@@ -84,7 +84,7 @@ static bool
 write_is_due(TokenRows *rows, TimestampTz at)
 {
 	TimestampTz last;
-	bool has_last = token_rows_get_timestamptz(rows, rows->table->att_last_used_at, &last);
+	bool has_last = row_access_get_timestamptz(&rows->ra, rows->table->att_last_used_at, &last);
 
 	return last_used_is_due(has_last, last, at);
 }
@@ -98,9 +98,9 @@ write_one(TokenRows *rows, PendingUse *use)
 
 	if (!token_rows_find_by_id(rows, UUIDPGetDatum(&use->key.id)) || !write_is_due(rows, use->at))
 		return;
-	if (token_rows_lock(rows, LockWaitSkip) != TOKEN_ROW_LOCKED || !write_is_due(rows, use->at))
+	if (row_access_lock(&rows->ra, LockWaitSkip) != ROW_LOCKED || !write_is_due(rows, use->at))
 		return;
-	token_rows_update(rows, 1, &column, &value, &isnull);
+	row_access_update(&rows->ra, 1, &column, &value, &isnull);
 }
 
 static void

@@ -92,7 +92,7 @@ deactivate(TokenRows *rows)
 	Datum value = BoolGetDatum(false);
 	bool isnull = false;
 
-	token_rows_update(rows, 1, &column, &value, &isnull);
+	row_access_update(&rows->ra, 1, &column, &value, &isnull);
 }
 
 /*
@@ -109,12 +109,13 @@ deactivate_ids(TokenRows *rows, List *ids, const Datum *user_id)
 	{
 		Datum id = PointerGetDatum(lfirst(lc));
 
-		if (!token_rows_find_by_id(rows, id) || !token_rows_lock_for_change(rows))
+		if (!token_rows_find_by_id(rows, id) || !row_access_lock_for_change(&rows->ra))
 			continue;
-		if (!token_rows_uuid_equals(rows, rows->table->att_id, id) ||
-			!token_rows_get_bool(rows, rows->table->att_is_active, false))
+		if (!row_access_uuid_equals(&rows->ra, rows->table->att_id, id) ||
+			!row_access_get_bool(&rows->ra, rows->table->att_is_active, false))
 			continue;
-		if (user_id != NULL && !token_rows_uuid_equals(rows, rows->table->att_user_id, *user_id))
+		if (user_id != NULL &&
+			!row_access_uuid_equals(&rows->ra, rows->table->att_user_id, *user_id))
 			continue;
 		deactivate(rows);
 		count++;
@@ -182,14 +183,14 @@ api_token_revoke(PG_FUNCTION_ARGS)
 static void
 fail_on_unseen_tokens(TokenRows *rows, Datum user_id, List *seen)
 {
-	Snapshot own = rows->snapshot;
+	Snapshot own = rows->ra.snapshot;
 	List *latest;
 	ListCell *lc;
 
-	rows->snapshot = RegisterSnapshot(GetLatestSnapshot());
+	rows->ra.snapshot = RegisterSnapshot(GetLatestSnapshot());
 	latest = token_rows_ids_of_user(rows, user_id);
-	UnregisterSnapshot(rows->snapshot);
-	rows->snapshot = own;
+	UnregisterSnapshot(rows->ra.snapshot);
+	rows->ra.snapshot = own;
 
 	foreach (lc, latest)
 	{
@@ -262,7 +263,7 @@ api_token_revoke_leaked(PG_FUNCTION_ARGS)
 			continue;
 		if (token_rows_find_by_hash(rows, token_hash_text(DatumGetTextPP(elems[i]))))
 		{
-			Datum id = token_rows_get(rows, rows->table->att_id, &isnull);
+			Datum id = row_access_get(&rows->ra, rows->table->att_id, &isnull);
 
 			if (!isnull)
 				ids = lappend(ids, DatumGetPointer(datumCopy(id, false, UUID_LEN)));
@@ -313,21 +314,23 @@ api_token_rotate(PG_FUNCTION_ARGS)
 						errmsg("token %s does not exist",
 							   DatumGetCString(DirectFunctionCall1(uuid_out, old_id)))));
 	/* The state this call set out to rotate ... */
-	seen_active = token_rows_get_bool(rows, t->att_is_active, false);
-	seen_has_expiry = token_rows_get_timestamptz(rows, t->att_expires_at, &seen_expiry);
-	successor.user_id = datumCopy(token_rows_get(rows, t->att_user_id, &isnull), false, UUID_LEN);
+	seen_active = row_access_get_bool(&rows->ra, t->att_is_active, false);
+	seen_has_expiry = row_access_get_timestamptz(&rows->ra, t->att_expires_at, &seen_expiry);
+	successor.user_id =
+		datumCopy(row_access_get(&rows->ra, t->att_user_id, &isnull), false, UUID_LEN);
 	if (isnull)
 		ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
 						errmsg("the api_tokens row of this token has a NULL user_id")));
 
 	manage_lock_user(successor.user_id, false);
-	if (!token_rows_lock_for_change(rows) || !token_rows_uuid_equals(rows, t->att_id, old_id))
+	if (!row_access_lock_for_change(&rows->ra) ||
+		!row_access_uuid_equals(&rows->ra, t->att_id, old_id))
 		ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
 						errmsg("token %s does not exist",
 							   DatumGetCString(DirectFunctionCall1(uuid_out, old_id)))));
-	successor.has_expiry = token_rows_get_timestamptz(rows, t->att_expires_at, &expiry);
+	successor.has_expiry = row_access_get_timestamptz(&rows->ra, t->att_expires_at, &expiry);
 	successor.expires_at = expiry;
-	if (!token_rows_get_bool(rows, t->att_is_active, false) ||
+	if (!row_access_get_bool(&rows->ra, t->att_is_active, false) ||
 		(successor.has_expiry && expiry <= txn_time))
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						errmsg("token %s is not active",
@@ -346,11 +349,11 @@ api_token_rotate(PG_FUNCTION_ARGS)
 						errhint("Retry the rotation.")));
 
 	{
-		Datum name = token_rows_get(rows, t->att_name, &isnull);
+		Datum name = row_access_get(&rows->ra, t->att_name, &isnull);
 		Datum scopes;
 
 		successor.name = isnull ? cstring_to_text("") : DatumGetTextPCopy(name);
-		scopes = token_rows_get(rows, t->att_scopes, &isnull);
+		scopes = row_access_get(&rows->ra, t->att_scopes, &isnull);
 		successor.scopes = isnull ? NULL : DatumGetArrayTypePCopy(scopes);
 	}
 
@@ -365,7 +368,7 @@ api_token_rotate(PG_FUNCTION_ARGS)
 			TimestampTzGetDatum(successor.has_expiry && expiry < grace_end ? expiry : grace_end);
 		bool value_null = false;
 
-		token_rows_update(rows, 1, &column, &value, &value_null);
+		row_access_update(&rows->ra, 1, &column, &value, &value_null);
 	}
 	issued = manage_issue(rows, &successor);
 	token_rows_close(rows);

@@ -50,7 +50,7 @@ static Datum
 required_uuid(TokenRows *rows, AttrNumber att, const char *column)
 {
 	bool isnull;
-	Datum value = token_rows_get(rows, att, &isnull);
+	Datum value = row_access_get(&rows->ra, att, &isnull);
 
 	if (isnull)
 		ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
@@ -75,11 +75,12 @@ probe(Oid nspoid, text *hash, FoundToken *out)
 
 		out->id = required_uuid(rows, t->att_id, "id");
 		out->user_id = required_uuid(rows, t->att_user_id, "user_id");
-		out->is_active = token_rows_get_bool(rows, t->att_is_active, false);
-		out->has_expiry = token_rows_get_timestamptz(rows, t->att_expires_at, &out->expires_at);
+		out->is_active = row_access_get_bool(&rows->ra, t->att_is_active, false);
+		out->has_expiry =
+			row_access_get_timestamptz(&rows->ra, t->att_expires_at, &out->expires_at);
 		out->has_last_used =
-			token_rows_get_timestamptz(rows, t->att_last_used_at, &out->last_used_at);
-		scopes = token_rows_get(rows, t->att_scopes, &isnull);
+			row_access_get_timestamptz(&rows->ra, t->att_last_used_at, &out->last_used_at);
+		scopes = row_access_get(&rows->ra, t->att_scopes, &isnull);
 		/* A copy, relabelled: varchar[] and text[] share one layout. */
 		out->scopes = isnull ? NULL : DatumGetArrayTypePCopy(scopes);
 		if (out->scopes)
