@@ -61,7 +61,4 @@ extern Relation token_table_open(Oid nspoid, LOCKMODE lockmode, const TokenTable
  */
 extern Relation token_table_try_open(Oid nspoid, LOCKMODE lockmode, const TokenTable **table);
 
-/* True if the role may own the extension's tables: a superuser or the extension's owner. */
-extern bool token_table_owner_is_trusted(Oid role);
-
 #endif /* API_TOKENS_TOKEN_TABLE_H */
