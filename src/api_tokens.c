@@ -9,7 +9,10 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "context.h"
+#include "ext_tables.h"
 #include "last_used.h"
+#include "reuse.h"
 #include "settings.h"
 #include "token_format.h"
 #include "token_table.h"
@@ -19,6 +22,18 @@ PG_MODULE_MAGIC;
 char *api_tokens_brand = NULL;
 int api_tokens_last_used_interval = 60;
 char *api_tokens_users_table = NULL;
+int api_tokens_max_lifetime = 0;
+int api_tokens_rotated_reuse = ROTATED_REUSE_REPORT;
+char *api_tokens_actor = NULL;
+
+static const struct config_enum_entry rotated_reuse_options[] = {
+	{"report", ROTATED_REUSE_REPORT, false},
+	{"revoke_family", ROTATED_REUSE_REVOKE_FAMILY, false},
+	{NULL, 0, false},
+};
+
+/* Longest actor recorded with an event. */
+#define ACTOR_MAX_LEN 200
 
 void _PG_init(void);
 
@@ -31,6 +46,26 @@ check_brand(char **newval, void **extra, GucSource source)
 		GUC_check_errdetail("A brand is 1 to 10 characters from [a-z0-9].");
 		return false;
 	}
+	return true;
+}
+
+/* An actor is a short label: no control characters, at most ACTOR_MAX_LEN bytes. */
+static bool
+check_actor(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL)
+		return true;
+	if (strlen(*newval) > ACTOR_MAX_LEN)
+	{
+		GUC_check_errdetail("An actor has at most %d bytes.", ACTOR_MAX_LEN);
+		return false;
+	}
+	for (const unsigned char *c = (const unsigned char *) *newval; *c; c++)
+		if (*c < 0x20 || *c == 0x7f)
+		{
+			GUC_check_errdetail("An actor contains no control characters.");
+			return false;
+		}
 	return true;
 }
 
@@ -54,8 +89,28 @@ _PG_init(void)
 		"An unqualified name is looked up in the extension's schema.", &api_tokens_users_table,
 		"users", PGC_SUSET, 0, NULL, NULL, NULL);
 
+	DefineCustomIntVariable(
+		"api_tokens.max_lifetime", "Longest lifetime of a new token; 0 for no limit.",
+		"Tokens created or rotated get at most this lifetime, and this one when none is given.",
+		&api_tokens_max_lifetime, 0, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomEnumVariable(
+		"api_tokens.rotated_reuse", "What a use of a token rotated out after its grace does.",
+		"report: the status rotated and a reused event; revoke_family: also revoke every "
+		"active token descended from it.",
+		&api_tokens_rotated_reuse, ROTATED_REUSE_REPORT, rotated_reuse_options, PGC_SUSET, 0, NULL,
+		NULL, NULL);
+
+	DefineCustomStringVariable(
+		"api_tokens.actor", "Who the application says is acting, recorded with events.",
+		"Set it per transaction (SET LOCAL); events also record the database user.",
+		&api_tokens_actor, "", PGC_USERSET, 0, check_actor, NULL, NULL);
+
 	MarkGUCPrefixReserved("api_tokens");
 
 	token_table_init();
+	ext_tables_init();
 	last_used_init();
+	reuse_init();
+	context_init();
 }

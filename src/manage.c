@@ -1,11 +1,10 @@
 /*
  * manage.c
- *		Issuing, revoking and rotating tokens: api_token_create,
- *		api_token_revoke, api_token_revoke_user, api_token_revoke_leaked and
- *		api_token_rotate.
+ *		Issuing and revoking tokens: api_token_create, api_token_revoke,
+ *		api_token_revoke_user and api_token_revoke_leaked.
  *
- * All of them are SECURITY DEFINER and reach the table only by OID (see
- * token_rows.c).  Functions that change several rows lock them in id
+ * All of them are SECURITY DEFINER and reach the tables only by OID (see
+ * row_access.c).  Functions that change several rows lock them in id
  * order, so they cannot deadlock with each other.  Creation and rotation
  * hold a shared per-user lock that api_token_revoke_user takes exclusively,
  * so a token being issued while its user is revoked is revoked too.
@@ -15,7 +14,6 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
-#include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -30,15 +28,14 @@
 #include "manage.h"
 #include "result.h"
 #include "scopes.h"
+#include "settings.h"
 #include "token_functions.h"
-#include "token_rows.h"
 
 /* First key of the per-user advisory locks ("apit"). */
 #define USER_LOCK_CLASS 1634757748
 
-/* Raises the error for a NULL argument that must not be NULL. */
-static void
-require_not_null(FunctionCallInfo fcinfo, int argno, const char *name)
+void
+manage_require_not_null(FunctionCallInfo fcinfo, int argno, const char *name)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
@@ -71,6 +68,29 @@ manage_check_name(const TokenTable *table, text *name)
 								  table->name_max_chars, chars)));
 }
 
+void
+manage_expiry(bool *has_expiry, TimestampTz *expires_at, bool cap_only)
+{
+	TimestampTz txn_time = GetCurrentTransactionStartTimestamp();
+	TimestampTz limit;
+
+	if (*has_expiry && *expires_at <= txn_time && !cap_only)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("expires_at must be in the future")));
+	if (api_tokens_max_lifetime <= 0)
+		return;
+	limit = txn_time + (int64) api_tokens_max_lifetime * USECS_PER_SEC;
+	if (*has_expiry && *expires_at <= limit)
+		return;
+	if (*has_expiry && !cap_only)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("expires_at is beyond the longest lifetime allowed"),
+						errdetail("api_tokens.max_lifetime allows tokens to live until %s at most.",
+								  timestamptz_to_str(limit))));
+	*has_expiry = true;
+	*expires_at = limit;
+}
+
 IssuedToken
 manage_issue(TokenRows *rows, const NewTokenRow *template)
 {
@@ -84,40 +104,33 @@ manage_issue(TokenRows *rows, const NewTokenRow *template)
 	return issued;
 }
 
-/* Deactivates the locked row in rows->slot. */
-static void
-deactivate(TokenRows *rows)
+int
+manage_revoke_ids(TokenRows *rows, EventWriter *events, List *ids, const Datum *user_id,
+				  const char *how)
 {
-	AttrNumber column = rows->table->att_is_active;
-	Datum value = BoolGetDatum(false);
-	bool isnull = false;
-
-	row_access_update(&rows->ra, 1, &column, &value, &isnull);
-}
-
-/*
- * Deactivates each token of ids (sorted) that is still active and, if
- * user_id is not NULL, still belongs to that user.  Returns how many.
- */
-static int
-deactivate_ids(TokenRows *rows, List *ids, const Datum *user_id)
-{
+	const TokenTable *t = rows->table;
 	ListCell *lc;
 	int count = 0;
 
 	foreach (lc, ids)
 	{
 		Datum id = PointerGetDatum(lfirst(lc));
+		AttrNumber column = t->att_is_active;
+		Datum inactive = BoolGetDatum(false);
+		bool isnull = false;
+		EventDetail detail;
 
 		if (!token_rows_find_by_id(rows, id) || !row_access_lock_for_change(&rows->ra))
 			continue;
-		if (!row_access_uuid_equals(&rows->ra, rows->table->att_id, id) ||
-			!row_access_get_bool(&rows->ra, rows->table->att_is_active, false))
+		if (!row_access_uuid_equals(&rows->ra, t->att_id, id) ||
+			!row_access_get_bool(&rows->ra, t->att_is_active, false))
 			continue;
-		if (user_id != NULL &&
-			!row_access_uuid_equals(&rows->ra, rows->table->att_user_id, *user_id))
+		if (user_id != NULL && !row_access_uuid_equals(&rows->ra, t->att_user_id, *user_id))
 			continue;
-		deactivate(rows);
+		row_access_update(&rows->ra, 1, &column, &inactive, &isnull);
+		event_detail_init(&detail);
+		event_detail_text(&detail, "how", how);
+		events_add(events, "revoked", id, row_access_copy_uuid(&rows->ra, t->att_user_id), &detail);
 		count++;
 	}
 	return count;
@@ -135,10 +148,12 @@ api_token_create(PG_FUNCTION_ARGS)
 	NewTokenRow row = {0};
 	TokenRows *rows;
 	IssuedToken issued;
+	EventWriter events;
+	EventDetail detail;
 
 	result_require_set_context(fcinfo, "api_token_create");
-	require_not_null(fcinfo, 0, "user_id");
-	require_not_null(fcinfo, 1, "name");
+	manage_require_not_null(fcinfo, 0, "user_id");
+	manage_require_not_null(fcinfo, 1, "name");
 	row.user_id = PG_GETARG_DATUM(0);
 	row.name = PG_GETARG_TEXT_PP(1);
 	row.scopes = PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2);
@@ -150,11 +165,15 @@ api_token_create(PG_FUNCTION_ARGS)
 	manage_check_name(rows->table, row.name);
 	if (row.scopes)
 		scopes_check_new(row.scopes, rows->table->scope_max_chars);
-	if (row.has_expiry && row.expires_at <= GetCurrentTransactionStartTimestamp())
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("expires_at must be in the future")));
+	manage_expiry(&row.has_expiry, &row.expires_at, false);
 
 	issued = manage_issue(rows, &row);
+	events_begin(&events, nspoid);
+	event_detail_init(&detail);
+	if (row.has_expiry)
+		event_detail_timestamptz(&detail, "expires_at", row.expires_at);
+	events_add(&events, "created", issued.id, row.user_id, &detail);
+	events_end(&events);
 	token_rows_close(rows);
 	return result_new_token(fcinfo, issued.id, issued.token);
 }
@@ -166,22 +185,21 @@ api_token_revoke(PG_FUNCTION_ARGS)
 {
 	Oid nspoid = token_table_namespace_of(fcinfo->flinfo->fn_oid);
 	TokenRows *rows;
+	EventWriter events;
 	int count;
 
-	require_not_null(fcinfo, 0, "token_id");
+	manage_require_not_null(fcinfo, 0, "token_id");
 	rows = token_rows_open(nspoid, true);
-	count = deactivate_ids(rows, list_make1(DatumGetPointer(PG_GETARG_DATUM(0))), NULL);
+	events_begin(&events, nspoid);
+	count = manage_revoke_ids(rows, &events, list_make1(DatumGetPointer(PG_GETARG_DATUM(0))), NULL,
+							  "token");
+	events_end(&events);
 	token_rows_close(rows);
 	PG_RETURN_BOOL(count > 0);
 }
 
-/*
- * Raises a serialization failure if a token of the user exists that the
- * transaction's snapshot does not show: created by a transaction that
- * committed after the snapshot was taken, it would escape revocation.
- */
-static void
-fail_on_unseen_tokens(TokenRows *rows, Datum user_id, List *seen)
+void
+manage_fail_on_unseen_tokens(TokenRows *rows, Datum user_id, List *seen)
 {
 	Snapshot own = rows->ra.snapshot;
 	List *latest;
@@ -217,10 +235,11 @@ api_token_revoke_user(PG_FUNCTION_ARGS)
 	Oid nspoid = token_table_namespace_of(fcinfo->flinfo->fn_oid);
 	Datum user_id;
 	TokenRows *rows;
+	EventWriter events;
 	List *ids;
 	int count;
 
-	require_not_null(fcinfo, 0, "user_id");
+	manage_require_not_null(fcinfo, 0, "user_id");
 	user_id = PG_GETARG_DATUM(0);
 	/* Waits for tokens of this user being issued right now... */
 	manage_lock_user(user_id, true);
@@ -228,8 +247,10 @@ api_token_revoke_user(PG_FUNCTION_ARGS)
 	rows = token_rows_open(nspoid, true);
 	ids = token_rows_ids_of_user(rows, user_id);
 	if (IsolationUsesXactSnapshot())
-		fail_on_unseen_tokens(rows, user_id, ids);
-	count = deactivate_ids(rows, token_rows_sort_ids(ids), &user_id);
+		manage_fail_on_unseen_tokens(rows, user_id, ids);
+	events_begin(&events, nspoid);
+	count = manage_revoke_ids(rows, &events, token_rows_sort_ids(ids), &user_id, "user");
+	events_end(&events);
 	token_rows_close(rows);
 	PG_RETURN_INT32(count);
 }
@@ -245,132 +266,30 @@ api_token_revoke_leaked(PG_FUNCTION_ARGS)
 	bool *nulls;
 	int n;
 	TokenRows *rows;
+	EventWriter events;
 	List *ids = NIL;
 	int count;
 
-	require_not_null(fcinfo, 0, "tokens");
+	manage_require_not_null(fcinfo, 0, "tokens");
 	tokens = PG_GETARG_ARRAYTYPE_P(0);
 	deconstruct_array(tokens, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 
 	rows = token_rows_open(nspoid, true);
 	for (int i = 0; i < n; i++)
 	{
-		bool isnull;
+		Datum id;
 
 		CHECK_FOR_INTERRUPTS();
 		/* Entries that are not well-formed tokens (NULL, junk) cannot be ours. */
 		if (nulls[i] || !token_datum_is_wellformed(elems[i]))
 			continue;
-		if (token_rows_find_by_hash(rows, token_hash_text(DatumGetTextPP(elems[i]))))
-		{
-			Datum id = row_access_get(&rows->ra, rows->table->att_id, &isnull);
-
-			if (!isnull)
-				ids = lappend(ids, DatumGetPointer(datumCopy(id, false, UUID_LEN)));
-		}
+		if (token_rows_find_by_hash(rows, token_hash_text(DatumGetTextPP(elems[i]))) &&
+			(id = row_access_copy_uuid(&rows->ra, rows->table->att_id)) != (Datum) 0)
+			ids = lappend(ids, DatumGetPointer(id));
 	}
-	count = deactivate_ids(rows, token_rows_sort_ids(ids), NULL);
+	events_begin(&events, nspoid);
+	count = manage_revoke_ids(rows, &events, token_rows_sort_ids(ids), NULL, "leaked");
+	events_end(&events);
 	token_rows_close(rows);
 	PG_RETURN_INT32(count);
-}
-
-/*
- * SQL: api_token_rotate(token_id uuid, grace interval DEFAULT '0')
- *		RETURNS TABLE (token_id uuid, token text)
- */
-PG_FUNCTION_INFO_V1(api_token_rotate);
-Datum
-api_token_rotate(PG_FUNCTION_ARGS)
-{
-	Oid nspoid = token_table_namespace_of(fcinfo->flinfo->fn_oid);
-	Datum old_id;
-	Interval *grace;
-	Datum zero = DirectFunctionCall3(interval_in, CStringGetDatum("0"),
-									 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	TimestampTz txn_time = GetCurrentTransactionStartTimestamp();
-	TokenRows *rows;
-	const TokenTable *t;
-	bool seen_active;
-	TimestampTz seen_expiry;
-	bool seen_has_expiry;
-	TimestampTz expiry;
-	NewTokenRow successor = {0};
-	IssuedToken issued;
-	bool isnull;
-
-	result_require_set_context(fcinfo, "api_token_rotate");
-	require_not_null(fcinfo, 0, "token_id");
-	require_not_null(fcinfo, 1, "grace");
-	old_id = PG_GETARG_DATUM(0);
-	grace = PG_GETARG_INTERVAL_P(1);
-	if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(grace), zero)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("grace must not be negative")));
-
-	rows = token_rows_open(nspoid, true);
-	t = rows->table;
-	if (!token_rows_find_by_id(rows, old_id))
-		ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
-						errmsg("token %s does not exist",
-							   DatumGetCString(DirectFunctionCall1(uuid_out, old_id)))));
-	/* The state this call set out to rotate ... */
-	seen_active = row_access_get_bool(&rows->ra, t->att_is_active, false);
-	seen_has_expiry = row_access_get_timestamptz(&rows->ra, t->att_expires_at, &seen_expiry);
-	successor.user_id =
-		datumCopy(row_access_get(&rows->ra, t->att_user_id, &isnull), false, UUID_LEN);
-	if (isnull)
-		ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
-						errmsg("the api_tokens row of this token has a NULL user_id")));
-
-	manage_lock_user(successor.user_id, false);
-	if (!row_access_lock_for_change(&rows->ra) ||
-		!row_access_uuid_equals(&rows->ra, t->att_id, old_id))
-		ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
-						errmsg("token %s does not exist",
-							   DatumGetCString(DirectFunctionCall1(uuid_out, old_id)))));
-	successor.has_expiry = row_access_get_timestamptz(&rows->ra, t->att_expires_at, &expiry);
-	successor.expires_at = expiry;
-	if (!row_access_get_bool(&rows->ra, t->att_is_active, false) ||
-		(successor.has_expiry && expiry <= txn_time))
-		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						errmsg("token %s is not active",
-							   DatumGetCString(DirectFunctionCall1(uuid_out, old_id))),
-						errdetail("Only an active, unexpired token can be rotated.")));
-	/*
-	 * ... must still be the state once locked: of concurrent rotations and
-	 * revocations of one token, exactly one wins.  A recorded use (a new
-	 * last_used_at) changes nothing that matters here.
-	 */
-	if (!seen_active || seen_has_expiry != successor.has_expiry ||
-		(seen_has_expiry && seen_expiry != expiry))
-		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						errmsg("token %s was changed by a concurrent transaction",
-							   DatumGetCString(DirectFunctionCall1(uuid_out, old_id))),
-						errhint("Retry the rotation.")));
-
-	{
-		Datum name = row_access_get(&rows->ra, t->att_name, &isnull);
-		Datum scopes;
-
-		successor.name = isnull ? cstring_to_text("") : DatumGetTextPCopy(name);
-		scopes = row_access_get(&rows->ra, t->att_scopes, &isnull);
-		successor.scopes = isnull ? NULL : DatumGetArrayTypePCopy(scopes);
-	}
-
-	if (DatumGetBool(DirectFunctionCall2(interval_eq, IntervalPGetDatum(grace), zero)))
-		deactivate(rows);
-	else
-	{
-		TimestampTz grace_end = DatumGetTimestampTz(DirectFunctionCall2(
-			timestamptz_pl_interval, TimestampTzGetDatum(txn_time), IntervalPGetDatum(grace)));
-		AttrNumber column = t->att_expires_at;
-		Datum value =
-			TimestampTzGetDatum(successor.has_expiry && expiry < grace_end ? expiry : grace_end);
-		bool value_null = false;
-
-		row_access_update(&rows->ra, 1, &column, &value, &value_null);
-	}
-	issued = manage_issue(rows, &successor);
-	token_rows_close(rows);
-	return result_new_token(fcinfo, issued.id, issued.token);
 }

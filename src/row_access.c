@@ -75,11 +75,16 @@ row_access_end(RowAccess *ra)
 {
 	if (ra->for_write)
 	{
-		/* Fires the foreign-key checks of the rows written. */
+		/* Fires the foreign-key checks of the rows written since begin. */
 		AfterTriggerEndQuery(ra->estate);
 		SetUserIdAndSecContext(ra->saved_user, ra->saved_sec_context);
 		EvalPlanQualEnd(&ra->epq);
-		ExecCloseIndices(ra->result);
+		/*
+		 * Trigger events are queued at the innermost open query level, which
+		 * may be another table's: firing them may have opened relations of
+		 * their own in this estate.  This closes them, and our indexes.
+		 */
+		ExecCloseResultRelations(ra->estate);
 		ExecResetTupleTable(ra->estate->es_tupleTable, false);
 		FreeExecutorState(ra->estate);
 	}

@@ -14,4 +14,18 @@ extern int api_tokens_last_used_interval;
 /* api_tokens.users_table: the table user_id refers to, read at install. */
 extern char *api_tokens_users_table;
 
+/* api_tokens.max_lifetime: seconds a token may live at most, 0 for no limit. */
+extern int api_tokens_max_lifetime;
+
+/* api_tokens.rotated_reuse: what a use of a rotated-out token does. */
+typedef enum RotatedReuse
+{
+	ROTATED_REUSE_REPORT,		/* the status rotated and a reused event */
+	ROTATED_REUSE_REVOKE_FAMILY /* also revoke every active descendant */
+} RotatedReuse;
+extern int api_tokens_rotated_reuse;
+
+/* api_tokens.actor: who the application says is acting, recorded in events. */
+extern char *api_tokens_actor;
+
 #endif /* API_TOKENS_SETTINGS_H */

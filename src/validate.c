@@ -5,8 +5,10 @@
  * A presented token is checked for format and checksum without touching
  * the table, hashed, and looked up with one probe of the unique token_hash
  * index.  Only then are activity, expiry and scopes checked, and a use
- * recorded when one is due (see last_used.c).  Every value read from the
- * row is treated as untrusted: a NULL never becomes a valid answer.
+ * recorded when one is due (see last_used.c).  A token that stopped working
+ * because it was rotated out is reported as such, and its reuse noted (see
+ * reuse.c).  Every value read from the row is treated as untrusted: a NULL
+ * never becomes a valid answer.
  */
 #include "postgres.h"
 
@@ -24,12 +26,16 @@
 #include "utils/uuid.h"
 
 #include "compat.h"
+#include "context.h"
 #include "last_used.h"
+#include "lineage.h"
 #include "result.h"
+#include "reuse.h"
 #include "scopes.h"
 #include "token_functions.h"
 #include "token_hash.h"
 #include "token_rows.h"
+#include "validate.h"
 
 /* What the index probe found, copied out of the row. */
 typedef struct FoundToken
@@ -94,7 +100,7 @@ probe(Oid nspoid, text *hash, FoundToken *out)
  * so that it can be stored, dumped and read by any session.
  */
 static Datum
-result_row(FunctionCallInfo fcinfo, const char *status, const FoundToken *tok)
+result_row(FunctionCallInfo fcinfo, const Validation *v)
 {
 	Oid type = get_fn_expr_rettype(fcinfo->flinfo);
 	Datum values[4];
@@ -114,13 +120,13 @@ result_row(FunctionCallInfo fcinfo, const char *status, const FoundToken *tok)
 							   "text[])",
 							   format_type_be(type))));
 
-	values[0] = CStringGetTextDatum(status);
-	if (tok != NULL && tok->found)
+	values[0] = CStringGetTextDatum(v->status);
+	if (v->found)
 	{
-		values[1] = tok->id;
-		values[2] = tok->user_id;
-		values[3] = PointerGetDatum(tok->scopes);
-		nulls[3] = tok->scopes == NULL;
+		values[1] = v->id;
+		values[2] = v->user_id;
+		values[3] = PointerGetDatum(v->scopes);
+		nulls[3] = v->scopes == NULL;
 	}
 	else
 		nulls[1] = nulls[2] = nulls[3] = true;
@@ -128,6 +134,87 @@ result_row(FunctionCallInfo fcinfo, const char *status, const FoundToken *tok)
 	row = result_single_row(fcinfo, desc, values, nulls);
 	ReleaseTupleDesc(desc);
 	return row;
+}
+
+void
+validation_run(Oid nspoid, Datum token_datum, bool token_isnull, const ScopeList *required,
+			   Validation *out)
+{
+	text *token;
+	/* The hash as a text datum on the stack; the int32 aligns its header. */
+	union
+	{
+		int32 align; /* cppcheck-suppress unusedStructMember */
+		char bytes[VARHDRSZ + TOKEN_HASH_HEX_LEN];
+	} hash;
+	FoundToken tok;
+	TimestampTz txn_time;
+	Rotation rotation;
+
+	out->found = false;
+	if (token_isnull || !token_datum_is_wellformed(token_datum))
+	{
+		out->status = "malformed";
+		return;
+	}
+
+	token = DatumGetTextPP(token_datum);
+	token_sha256_hex(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), hash.bytes + VARHDRSZ);
+	SET_VARSIZE(hash.bytes, sizeof(hash.bytes));
+
+	probe(nspoid, (text *) hash.bytes, &tok);
+	if (!tok.found)
+	{
+		out->status = "unknown";
+		return;
+	}
+	out->found = true;
+	out->id = tok.id;
+	out->user_id = tok.user_id;
+	out->scopes = tok.scopes;
+
+	txn_time = GetCurrentTransactionStartTimestamp();
+	if (!tok.is_active)
+		out->status = "inactive";
+	else if (tok.has_expiry && tok.expires_at <= txn_time)
+		out->status = "expired";
+	else if (!scopes_has_all(tok.scopes, required))
+		out->status = "insufficient_scope";
+	else
+	{
+		out->status = "valid";
+		if (last_used_is_due(tok.has_last_used, tok.last_used_at, txn_time))
+			last_used_record(nspoid, tok.id, txn_time);
+		return;
+	}
+
+	/*
+	 * A token that stopped working because it was rotated out: only such
+	 * tokens need the lineage, so the valid path never looks at it.
+	 */
+	if ((out->status[0] == 'i' || out->status[0] == 'e') &&
+		lineage_rotated_out(nspoid, tok.id, &rotation))
+	{
+		out->status = "rotated";
+		reuse_note(nspoid, tok.id, tok.user_id);
+	}
+}
+
+/* The SQL functions' shared body: validate, and authenticate if asked. */
+static Datum
+validate(FunctionCallInfo fcinfo, const char *fname, bool authenticate)
+{
+	ScopeList required = {0, NULL, NULL};
+	Validation v;
+
+	result_require_set_context(fcinfo, fname);
+	if (!PG_ARGISNULL(1))
+		required = scopes_required(PG_GETARG_ARRAYTYPE_P(1));
+	validation_run(token_table_namespace_of(fcinfo->flinfo->fn_oid), PG_GETARG_DATUM(0),
+				   PG_ARGISNULL(0), &required, &v);
+	if (authenticate)
+		context_authenticated(&v);
+	return result_row(fcinfo, &v);
 }
 
 /*
@@ -138,44 +225,18 @@ PG_FUNCTION_INFO_V1(api_token_validate);
 Datum
 api_token_validate(PG_FUNCTION_ARGS)
 {
-	ScopeList required = {0, NULL, NULL};
-	text *token;
-	/* The hash as a text datum on the stack; the int32 aligns its header. */
-	union
-	{
-		int32 align; /* cppcheck-suppress unusedStructMember */
-		char bytes[VARHDRSZ + TOKEN_HASH_HEX_LEN];
-	} hash;
-	FoundToken tok;
-	TimestampTz txn_time;
-	Oid nspoid;
+	return validate(fcinfo, "api_token_validate", false);
+}
 
-	result_require_set_context(fcinfo, "api_token_validate");
-
-	if (!PG_ARGISNULL(1))
-		required = scopes_required(PG_GETARG_ARRAYTYPE_P(1));
-
-	if (PG_ARGISNULL(0) || !token_datum_is_wellformed(PG_GETARG_DATUM(0)))
-		return result_row(fcinfo, "malformed", NULL);
-
-	token = PG_GETARG_TEXT_PP(0);
-	token_sha256_hex(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), hash.bytes + VARHDRSZ);
-	SET_VARSIZE(hash.bytes, sizeof(hash.bytes));
-
-	nspoid = token_table_namespace_of(fcinfo->flinfo->fn_oid);
-	probe(nspoid, (text *) hash.bytes, &tok);
-	if (!tok.found)
-		return result_row(fcinfo, "unknown", NULL);
-	if (!tok.is_active)
-		return result_row(fcinfo, "inactive", &tok);
-
-	txn_time = GetCurrentTransactionStartTimestamp();
-	if (tok.has_expiry && tok.expires_at <= txn_time)
-		return result_row(fcinfo, "expired", &tok);
-	if (!scopes_has_all(tok.scopes, &required))
-		return result_row(fcinfo, "insufficient_scope", &tok);
-
-	if (last_used_is_due(tok.has_last_used, tok.last_used_at, txn_time))
-		last_used_record(nspoid, tok.id, txn_time);
-	return result_row(fcinfo, "valid", &tok);
+/*
+ * SQL: api_token_authenticate(token text, required_scopes text[] DEFAULT NULL)
+ *		RETURNS SETOF api_token_validation
+ * As api_token_validate; a valid token becomes the transaction's
+ * authenticated token (see context.c), any other status clears it.
+ */
+PG_FUNCTION_INFO_V1(api_token_authenticate);
+Datum
+api_token_authenticate(PG_FUNCTION_ARGS)
+{
+	return validate(fcinfo, "api_token_authenticate", true);
 }

@@ -55,8 +55,9 @@ SELECT 'table privilege', r, p, has_table_privilege(r, 'api_tokens', p)
 SELECT 'validator', has_function_privilege('dump_validator', 'api_token_validate(text, text[])', 'EXECUTE');
 SELECT 'public', has_function_privilege('public', 'api_token_create(uuid, text, text[], timestamptz)', 'EXECUTE');
 SELECT 'audit', pg_typeof(v), (v).status, count(*) FROM audit GROUP BY 2, 3 ORDER BY 3;
-SELECT 'member tables', count(*) FROM pg_depend
- WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e' AND classid = 'pg_class'::regclass;
+SELECT 'api_tokens is a member', count(*) FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e' AND classid = 'pg_class'::regclass
+   AND objid = 'api_tokens'::regclass;
 SQL
 }
 

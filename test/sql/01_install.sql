@@ -29,14 +29,16 @@ SELECT conname, pg_get_constraintdef(oid)
  ORDER BY conname;
 
 SELECT indexrelid::regclass AS index, pg_get_indexdef(indexrelid)
-  FROM pg_index WHERE indrelid = 'api_tokens'::regclass ORDER BY 1::text;
+  FROM pg_index WHERE indrelid = 'api_tokens'::regclass ORDER BY indexrelid::regclass::text;
 
--- The table is an ordinary application table, not an extension member.
-SELECT count(*) AS member_tables
+-- api_tokens is an ordinary application table, not an extension member
+-- (the extension's own tables, lineage and events, are).
+SELECT objid::regclass AS member_relation
   FROM pg_depend
  WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
    AND classid = 'pg_class'::regclass
-   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'api_tokens');
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'api_tokens')
+ ORDER BY objid::regclass::text;
 
 -- (PostgreSQL 17 and later also record the array type of a composite type
 -- as a member; array types are left out so that every version prints the

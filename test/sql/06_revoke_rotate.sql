@@ -46,6 +46,7 @@ SELECT o.user_id = n.user_id AS same_user, o.name = n.name AS same_name,
 
 SELECT :'new_id' <> :'old_id' AS new_id, :'new_token' <> :'old_token' AS new_token,
        api_token_is_wellformed(:'new_token') AS wellformed;
+-- The old token was rotated out: rotated, not just inactive.
 SELECT status FROM api_token_validate(:'old_token');
 SELECT status, user_id, scopes FROM api_token_validate(:'new_token');
 -- With grace: both work until the grace ends.
@@ -59,7 +60,8 @@ COMMIT;
 SELECT status FROM api_token_validate(:'g_token');
 SELECT status FROM api_token_validate(:'g2_token');
 SELECT expires_at IS NULL AS new_never_expires FROM api_tokens WHERE id = :'g2_id';
--- ... and once it has ended (time travel by editing the row) the old one is expired.
+-- ... and once it has ended (time travel by editing the row) the old one is
+-- rotated (it expired because it was rotated out).
 UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = :'g_id';
 SELECT status FROM api_token_validate(:'g_token');
 

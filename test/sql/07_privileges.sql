@@ -10,7 +10,7 @@ SELECT p.oid::regprocedure AS function,
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
    AND (p.proname LIKE 'api_token%')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT privilege, has_table_privilege('public', 'api_tokens', privilege) AS public_has
   FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS privilege;
 

@@ -36,9 +36,10 @@ SELECT to_regclass('api_tokens') IS NULL AS no_table;
 
 -- Created later, by hand: an ordinary table, not an extension member.
 SELECT api_tokens_create_table('auth.users');
-SELECT count(*) AS member_tables
+SELECT count(*) AS api_tokens_is_member
   FROM pg_depend
- WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e' AND classid = 'pg_class'::regclass;
+ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e' AND classid = 'pg_class'::regclass
+   AND objid = 'api_tokens'::regclass;
 INSERT INTO auth.users VALUES ('00000000-0000-0000-0000-0000000000a2');
 SELECT token FROM api_token_create('00000000-0000-0000-0000-0000000000a2', 'later') \gset
 SELECT status FROM api_token_validate(:'token');

@@ -71,7 +71,7 @@ SELECT privilege, has_table_privilege('app_rw', 'api_tokens', privilege) AS app_
                     'TRIGGER']) AS privilege;
 SELECT p.oid::regprocedure AS function, has_function_privilege('app_rw', p.oid, 'EXECUTE') AS app_rw_executes
   FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'api_token%'
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM app_rw;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON FUNCTIONS FROM app_rw;
 ALTER DEFAULT PRIVILEGES REVOKE ALL ON FUNCTIONS FROM app_rw;

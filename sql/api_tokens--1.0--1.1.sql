@@ -1,0 +1,274 @@
+/* api_tokens 1.0 -> 1.1 */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION api_tokens UPDATE TO '1.1'" to load this file. \quit
+
+-------------------------------------------------------------------------------
+-- Rotation lineage and events: tables of the extension (members).  They
+-- have no foreign key to api_tokens or users (an application table), so
+-- pg_dump can emit them inside CREATE EXTENSION and their rows after it.
+-------------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.api_token_rotations (
+    predecessor_id uuid        NOT NULL,
+    successor_id   uuid        NOT NULL,
+    rotated_at     timestamptz NOT NULL,
+    grace_ends_at  timestamptz NOT NULL,
+    CONSTRAINT api_token_rotations_pkey PRIMARY KEY (predecessor_id),
+    CONSTRAINT api_token_rotations_successor_id_key UNIQUE (successor_id)
+);
+
+COMMENT ON TABLE @extschema@.api_token_rotations IS
+'one row per rotation: a token has at most one successor and one predecessor, so a lineage never forks';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.api_token_rotations', '');
+REVOKE ALL ON TABLE @extschema@.api_token_rotations FROM PUBLIC;
+
+CREATE TABLE @extschema@.api_token_events (
+    id       bigint      GENERATED ALWAYS AS IDENTITY,
+    at       timestamptz NOT NULL,
+    token_id uuid        NOT NULL,
+    user_id  uuid,
+    event    text        NOT NULL,
+    detail   jsonb       NOT NULL DEFAULT '{}',
+    db_user  name        NOT NULL,
+    actor    text,
+    CONSTRAINT api_token_events_pkey PRIMARY KEY (id),
+    CONSTRAINT api_token_events_event_check
+        CHECK (event OPERATOR(pg_catalog.=) ANY
+               (ARRAY['created', 'rotated', 'revoked', 'reused', 'purged']::pg_catalog.text[]))
+);
+
+CREATE INDEX api_token_events_token_id_at_idx ON @extschema@.api_token_events (token_id, at);
+
+COMMENT ON TABLE @extschema@.api_token_events IS
+'what happened to tokens, append-only: created, rotated, revoked, reused, purged; never a token or hash';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.api_token_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.api_token_events_id_seq', '');
+REVOKE ALL ON TABLE @extschema@.api_token_events FROM PUBLIC;
+REVOKE ALL ON SEQUENCE @extschema@.api_token_events_id_seq FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Rotation: the successor may get its own expiry.  The function is
+-- replaced (its argument list changes); privileges granted on the 1.0
+-- function carry over.
+-------------------------------------------------------------------------------
+
+DO $rotate$
+DECLARE
+    grants text[];
+    grant_statement text;
+BEGIN
+    SELECT pg_catalog.array_agg(pg_catalog.format(
+               'GRANT EXECUTE ON FUNCTION @extschema@.api_token_rotate(uuid, interval, timestamptz) TO %s%s',
+               CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                    ELSE pg_catalog.quote_ident(r.rolname) END,
+               CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))
+      INTO grants
+      FROM pg_catalog.pg_proc p
+     CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+      LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+     WHERE p.oid OPERATOR(pg_catalog.=)
+           '@extschema@.api_token_rotate(uuid, interval)'::pg_catalog.regprocedure
+       AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+       AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE';
+
+    DROP FUNCTION @extschema@.api_token_rotate(uuid, interval);
+    CREATE FUNCTION @extschema@.api_token_rotate(
+        token_id uuid, grace interval DEFAULT '0', expires_at timestamptz DEFAULT NULL)
+    RETURNS TABLE (token_id uuid, token text)
+    AS 'MODULE_PATHNAME', 'api_token_rotate'
+    LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    ROWS 1;
+    REVOKE ALL ON FUNCTION @extschema@.api_token_rotate(uuid, interval, timestamptz) FROM PUBLIC;
+    -- Not what default privileges would give the new function ...
+    FOR grant_statement IN
+        SELECT pg_catalog.format(
+                   'REVOKE ALL ON FUNCTION @extschema@.api_token_rotate(uuid, interval, timestamptz) FROM %I CASCADE',
+                   r.rolname)
+          FROM pg_catalog.pg_proc p
+         CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+          JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+         WHERE p.oid OPERATOR(pg_catalog.=)
+               '@extschema@.api_token_rotate(uuid, interval, timestamptz)'::pg_catalog.regprocedure
+           AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+    LOOP
+        EXECUTE grant_statement;
+    END LOOP;
+    -- ... but what was granted on the old one.
+    FOREACH grant_statement IN ARRAY coalesce(grants, '{}') LOOP
+        EXECUTE grant_statement;
+    END LOOP;
+END
+$rotate$;
+
+COMMENT ON FUNCTION @extschema@.api_token_rotate(uuid, interval, timestamptz) IS
+'issues a successor (same user, name and scopes; expiry kept unless given); the old token stops at once or after grace; a token is rotated once';
+
+COMMENT ON FUNCTION @extschema@.api_token_validate(text, text[]) IS
+'one row: valid, malformed, unknown, inactive, expired, rotated or insufficient_scope; records last use';
+
+CREATE FUNCTION @extschema@.api_token_revoke_family(token_id uuid)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'api_token_revoke_family'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION @extschema@.api_token_revoke_family(uuid) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.api_token_revoke_family(uuid) IS
+'deactivates every active token of the token''s lineage (its predecessors and successors); returns how many';
+
+CREATE FUNCTION @extschema@.api_token_successor(token_id uuid)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'api_token_successor'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+REVOKE ALL ON FUNCTION @extschema@.api_token_successor(uuid) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.api_token_successor(uuid) IS
+'the token that replaced this one, if it was rotated out (also during its grace period); NULL otherwise';
+
+-------------------------------------------------------------------------------
+-- The end of a token's life: notices before expiry, and purging.
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.api_tokens_expiring(within interval)
+RETURNS TABLE (token_id uuid, user_id uuid, name text, token_prefix text, expires_at timestamptz)
+AS 'MODULE_PATHNAME', 'api_tokens_expiring'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION @extschema@.api_tokens_expiring(interval) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.api_tokens_expiring(interval) IS
+'active tokens (not rotated out) that expire within the interval from now, for expiry notices';
+
+CREATE FUNCTION @extschema@.api_tokens_purge(older_than interval DEFAULT '30 days')
+RETURNS integer
+AS 'MODULE_PATHNAME', 'api_tokens_purge'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION @extschema@.api_tokens_purge(interval) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.api_tokens_purge(interval) IS
+'deletes tokens revoked, rotated out or expired longer ago than older_than (never an active one); returns how many';
+
+-------------------------------------------------------------------------------
+-- Authorization inside the database: the transaction's authenticated token,
+-- for Row Level Security policies and PostgREST.
+-------------------------------------------------------------------------------
+
+-- Like api_token_validate, which it is: no privilege needed, no writes.
+CREATE FUNCTION @extschema@.api_token_authenticate(token text, required_scopes text[] DEFAULT NULL)
+RETURNS SETOF @extschema@.api_token_validation
+AS 'MODULE_PATHNAME', 'api_token_authenticate'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+ROWS 1;
+
+REVOKE ALL ON FUNCTION @extschema@.api_token_authenticate(text, text[]) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.api_token_authenticate(text, text[]) IS
+'validates like api_token_validate; a valid token becomes the transaction''s authenticated token';
+
+-- The context lives in the backend that authenticated, so the functions
+-- that read it are PARALLEL RESTRICTED (parallel workers do not have it).
+CREATE FUNCTION @extschema@.api_token_current_user()
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'api_token_current_user'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+CREATE FUNCTION @extschema@.api_token_current_token()
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'api_token_current_token'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+CREATE FUNCTION @extschema@.api_token_current_scopes()
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'api_token_current_scopes'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+CREATE FUNCTION @extschema@.api_token_has_scope(scope text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'api_token_has_scope'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+
+REVOKE ALL ON FUNCTION @extschema@.api_token_current_user() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.api_token_current_token() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.api_token_current_scopes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.api_token_has_scope(text) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.api_token_current_user() IS
+'the user of the transaction''s authenticated token, or NULL';
+COMMENT ON FUNCTION @extschema@.api_token_current_token() IS
+'the id of the transaction''s authenticated token, or NULL';
+COMMENT ON FUNCTION @extschema@.api_token_current_scopes() IS
+'the scopes of the transaction''s authenticated token, or NULL';
+COMMENT ON FUNCTION @extschema@.api_token_has_scope(text) IS
+'true if the transaction''s authenticated token has the scope';
+
+CREATE FUNCTION @extschema@.api_tokens_pre_request()
+RETURNS void
+AS 'MODULE_PATHNAME', 'api_tokens_pre_request'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+REVOKE ALL ON FUNCTION @extschema@.api_tokens_pre_request() FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.api_tokens_pre_request() IS
+'PostgREST db-pre-request: authenticates the token of x-api-key or Authorization: Bearer; raises PT401 (HTTP 401) for one that is not valid';
+
+-------------------------------------------------------------------------------
+-- Privileges of what this script created are exactly the ones granted
+-- above.  Default privileges (ALTER DEFAULT PRIVILEGES ... GRANT) may have
+-- given the new functions and tables to other roles: take that back.  (The
+-- 1.0 functions keep whatever their administrator granted.)
+-------------------------------------------------------------------------------
+
+DO $privileges$
+DECLARE
+    object text;
+    grantee name;
+BEGIN
+    FOR object, grantee IN
+        SELECT DISTINCT 'FUNCTION ' OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure, r.rolname
+          FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) d.objid
+         CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+          JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+           AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+           AND d.refobjid OPERATOR(pg_catalog.=)
+               (SELECT e.oid FROM pg_catalog.pg_extension e
+                 WHERE e.extname OPERATOR(pg_catalog.=) 'api_tokens')
+           AND d.deptype OPERATOR(pg_catalog.=) 'e'
+           AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+           AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY[
+                   'api_token_revoke_family', 'api_token_successor', 'api_tokens_expiring',
+                   'api_tokens_purge', 'api_token_authenticate', 'api_token_current_user',
+                   'api_token_current_token', 'api_token_current_scopes', 'api_token_has_scope',
+                   'api_tokens_pre_request']::pg_catalog.name[])
+        UNION
+        SELECT DISTINCT CASE c.relkind WHEN 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END
+                        OPERATOR(pg_catalog.||) c.oid::pg_catalog.regclass, r.rolname
+          FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
+         CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a
+          JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+           AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+           AND d.refobjid OPERATOR(pg_catalog.=)
+               (SELECT e.oid FROM pg_catalog.pg_extension e
+                 WHERE e.extname OPERATOR(pg_catalog.=) 'api_tokens')
+           AND d.deptype OPERATOR(pg_catalog.=) 'e'
+           AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+           AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY[
+                   'api_token_rotations', 'api_token_events',
+                   'api_token_events_id_seq']::pg_catalog.name[])
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %I CASCADE', object, grantee);
+    END LOOP;
+END
+$privileges$;

@@ -1,0 +1,158 @@
+/*
+ * events.c
+ *		api_token_events: an append-only record of what happened to tokens.
+ *
+ * Nothing secret goes into an event or a notification: ids, the kind of
+ * event, and details such as how a token was revoked or which token
+ * succeeded it.
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/uuid.h"
+
+#include "events.h"
+#include "settings.h"
+
+/* Channel of the notifications. */
+#define EVENTS_CHANNEL "api_tokens"
+
+/* Appends "key": to an object being built (without its closing brace). */
+static void
+add_key(StringInfo json, const char *key)
+{
+	if (json->len > 1)
+		appendStringInfoString(json, ", ");
+	escape_json(json, key);
+	appendStringInfoString(json, ": ");
+}
+
+void
+event_detail_init(EventDetail *detail)
+{
+	initStringInfo(&detail->json);
+	appendStringInfoChar(&detail->json, '{');
+	initStringInfo(&detail->notice);
+	appendStringInfoChar(&detail->notice, '{');
+}
+
+void
+event_detail_text(EventDetail *detail, const char *key, const char *value)
+{
+	add_key(&detail->json, key);
+	escape_json(&detail->json, value);
+	add_key(&detail->notice, key);
+	escape_json(&detail->notice, value);
+}
+
+void
+event_detail_uuid(EventDetail *detail, const char *key, Datum uuid)
+{
+	event_detail_text(detail, key, DatumGetCString(DirectFunctionCall1(uuid_out, uuid)));
+}
+
+void
+event_detail_timestamptz(EventDetail *detail, const char *key, TimestampTz value)
+{
+	char buf[MAXDATELEN + 1];
+
+	add_key(&detail->json, key);
+	/* ISO 8601 whatever the session's DateStyle, as JSON output of timestamptz. */
+	escape_json(&detail->json,
+				JsonEncodeDateTime(buf, TimestampTzGetDatum(value), TIMESTAMPTZOID, NULL));
+}
+
+void
+event_detail_int(EventDetail *detail, const char *key, int64 value)
+{
+	add_key(&detail->json, key);
+	appendStringInfo(&detail->json, INT64_FORMAT, value);
+	add_key(&detail->notice, key);
+	appendStringInfo(&detail->notice, INT64_FORMAT, value);
+}
+
+void
+events_begin(EventWriter *writer, Oid nspoid)
+{
+	writer->tables = ext_tables_of(nspoid);
+	writer->rel = NULL;
+	if (!writer->tables->present)
+		return;
+	writer->rel = table_open(writer->tables->events.relid, RowExclusiveLock);
+	row_access_begin(&writer->ra, writer->rel, writer->tables->events.owner, true);
+}
+
+/* Tells listeners, at commit: the ids and the detail, never a token. */
+static void
+notify(const char *event, Datum token_id, Datum user_id, const char *notice)
+{
+	EventDetail payload;
+
+	event_detail_init(&payload);
+	event_detail_text(&payload, "event", event);
+	event_detail_uuid(&payload, "token_id", token_id);
+	if (user_id != (Datum) 0)
+		event_detail_uuid(&payload, "user_id", user_id);
+	add_key(&payload.notice, "detail");
+	appendStringInfoString(&payload.notice, notice);
+	appendStringInfoChar(&payload.notice, '}');
+	Async_Notify(EVENTS_CHANNEL, payload.notice.data);
+}
+
+void
+events_add(EventWriter *writer, const char *event, Datum token_id, Datum user_id,
+		   EventDetail *detail)
+{
+	EventDetail none;
+	const EventsTable *t;
+	TupleTableSlot *slot;
+	char *db_user;
+
+	if (writer->rel == NULL)
+		return;
+	if (detail == NULL)
+	{
+		event_detail_init(&none);
+		detail = &none;
+	}
+	appendStringInfoChar(&detail->json, '}');
+	appendStringInfoChar(&detail->notice, '}');
+	t = &writer->tables->events;
+	slot = row_access_new_row(&writer->ra);
+	db_user = GetUserNameFromId(GetSessionUserId(), false);
+	row_access_set(slot, t->att_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+				   false);
+	row_access_set(slot, t->att_token_id, token_id, false);
+	row_access_set(slot, t->att_user_id, user_id, user_id == (Datum) 0);
+	row_access_set(slot, t->att_event, CStringGetTextDatum(event), false);
+	row_access_set(slot, t->att_detail,
+				   DirectFunctionCall1(jsonb_in, CStringGetDatum(detail->json.data)), false);
+	row_access_set(slot, t->att_db_user, DirectFunctionCall1(namein, CStringGetDatum(db_user)),
+				   false);
+	row_access_set(slot, t->att_actor,
+				   api_tokens_actor && api_tokens_actor[0] ? CStringGetTextDatum(api_tokens_actor)
+														   : (Datum) 0,
+				   !(api_tokens_actor && api_tokens_actor[0]));
+	row_access_insert(&writer->ra, slot);
+
+	if (strcmp(event, "created") != 0)
+		notify(event, token_id, user_id, detail->notice.data);
+}
+
+void
+events_end(EventWriter *writer)
+{
+	if (writer->rel == NULL)
+		return;
+	row_access_end(&writer->ra);
+	table_close(writer->rel, NoLock);
+	writer->rel = NULL;
+}

@@ -1,0 +1,126 @@
+-- 1.1: events of every kind, who acted, expiry notices and purging.
+\set VERBOSITY terse
+SET api_tokens.last_used_interval = '1d';
+INSERT INTO users (id, email) VALUES
+    ('00000000-0000-0000-0000-0000000000e7', 'events@example.com'),
+    ('00000000-0000-0000-0000-0000000000e8', 'purge@example.com');
+
+-------------------------------------------------------------------------------
+-- Events: one per token and action, under the token it happened to.
+-------------------------------------------------------------------------------
+TRUNCATE api_token_events;
+SELECT token_id AS a_id, token AS a
+  FROM api_token_create('00000000-0000-0000-0000-0000000000e7', 'a', '{read}') \gset
+SELECT token_id AS b_id FROM api_token_rotate(:'a_id', '1 hour') \gset
+SELECT token_id AS c_id, token AS c FROM api_token_create('00000000-0000-0000-0000-0000000000e7', 'c') \gset
+SELECT token_id AS d_id FROM api_token_create('00000000-0000-0000-0000-0000000000e7', 'd') \gset
+SELECT api_token_revoke(:'c_id');
+SELECT api_token_revoke_leaked(ARRAY[:'c']) AS already_revoked;
+SELECT api_token_revoke_user('00000000-0000-0000-0000-0000000000e7') AS revoked;
+
+SELECT CASE token_id WHEN :'a_id' THEN 'a' WHEN :'b_id' THEN 'b' WHEN :'c_id' THEN 'c'
+                     WHEN :'d_id' THEN 'd' END AS token,
+       event, user_id, detail - 'grace_ends_at' - 'successor_id' - 'rotated_from' AS detail,
+       detail->>'successor_id' = :'b_id' AS names_successor,
+       detail->>'rotated_from' = :'a_id' AS names_predecessor,
+       db_user = session_user AS db_user_recorded, actor
+  FROM api_token_events ORDER BY event, token;
+
+-- The application's actor, and the database user even under SET ROLE.
+CREATE ROLE events_admin;
+GRANT EXECUTE ON FUNCTION api_token_create(uuid, text, text[], timestamptz) TO events_admin;
+BEGIN;
+SET LOCAL api_tokens.actor = 'admin@example.com via support console';
+SET LOCAL ROLE events_admin;
+SELECT token_id AS e_id FROM api_token_create('00000000-0000-0000-0000-0000000000e7', 'e') \gset
+COMMIT;
+SELECT event, actor, db_user = session_user AS session_user_recorded
+  FROM api_token_events WHERE token_id = :'e_id';
+REVOKE ALL ON FUNCTION api_token_create(uuid, text, text[], timestamptz) FROM events_admin;
+DROP ROLE events_admin;
+-- The actor is a short label.
+\set VERBOSITY sqlstate
+SET api_tokens.actor = E'line\nbreak';
+SELECT set_config('api_tokens.actor', repeat('x', 201), false);
+\set VERBOSITY terse
+
+-- Nothing secret in an event.
+SELECT count(*) AS events_with_a_token_or_hash
+  FROM api_token_events e, api_tokens t
+ WHERE strpos(e::text, t.token_hash) > 0 OR strpos(e::text, :'a') > 0;
+
+-- Append-only for everyone else: PUBLIC may not read or change events.
+SELECT has_table_privilege('public', 'api_token_events', 'SELECT') AS public_reads,
+       has_table_privilege('public', 'api_token_events', 'INSERT') AS public_inserts,
+       has_table_privilege('public', 'api_token_rotations', 'SELECT') AS public_reads_lineage;
+
+-------------------------------------------------------------------------------
+-- api_tokens_expiring: active tokens expiring within the interval.
+-------------------------------------------------------------------------------
+BEGIN;
+SELECT token_id AS soon_id
+  FROM api_token_create('00000000-0000-0000-0000-0000000000e8', 'soon', NULL, now() + interval '3 days') \gset
+SELECT token_id AS later_id
+  FROM api_token_create('00000000-0000-0000-0000-0000000000e8', 'later', NULL, now() + interval '20 days') \gset
+SELECT token_id AS never_id FROM api_token_create('00000000-0000-0000-0000-0000000000e8', 'never') \gset
+SELECT token_id AS gone_id
+  FROM api_token_create('00000000-0000-0000-0000-0000000000e8', 'revoked soon', NULL, now() + interval '2 days') \gset
+SELECT api_token_revoke(:'gone_id');
+SELECT token_id AS rot_id
+  FROM api_token_create('00000000-0000-0000-0000-0000000000e8', 'rotated', NULL, now() + interval '4 days') \gset
+SELECT token_id AS rot2_id FROM api_token_rotate(:'rot_id', '1 hour') \gset
+SELECT e.name, e.token_prefix = t.token_prefix AS prefix_ok, e.expires_at = t.expires_at AS expiry_ok
+  FROM api_tokens_expiring('7 days') e JOIN api_tokens t ON t.id = e.token_id
+ WHERE e.user_id = '00000000-0000-0000-0000-0000000000e8' ORDER BY e.expires_at;
+SELECT count(*) AS within_a_day FROM api_tokens_expiring('1 day')
+ WHERE user_id = '00000000-0000-0000-0000-0000000000e8';
+COMMIT;
+\set VERBOSITY sqlstate
+SELECT * FROM api_tokens_expiring(NULL);
+SELECT * FROM api_tokens_expiring('-1 day');
+\set VERBOSITY terse
+
+-------------------------------------------------------------------------------
+-- api_tokens_purge: deletes what has been dead longer than older_than.
+-------------------------------------------------------------------------------
+-- Dead tokens of every kind, aged by editing the rows and their events.
+CREATE TEMP TABLE subjects (label text, id uuid);
+INSERT INTO subjects
+SELECT label, (SELECT token_id FROM api_token_create('00000000-0000-0000-0000-0000000000e8', label))
+  FROM unnest(ARRAY['active', 'revoked long ago', 'revoked lately', 'expired long ago',
+                    'expired lately', 'revoked by hand long ago', 'rotated out long ago']) AS label;
+SELECT api_token_revoke(id) FROM subjects WHERE label IN ('revoked long ago', 'revoked lately');
+UPDATE api_token_events SET at = now() - interval '40 days'
+ WHERE event = 'revoked' AND token_id = (SELECT id FROM subjects WHERE label = 'revoked long ago');
+UPDATE api_tokens SET expires_at = now() - interval '40 days'
+ WHERE id = (SELECT id FROM subjects WHERE label = 'expired long ago');
+UPDATE api_tokens SET expires_at = now() - interval '1 day'
+ WHERE id = (SELECT id FROM subjects WHERE label = 'expired lately');
+UPDATE api_tokens SET is_active = false, created_at = now() - interval '50 days'
+ WHERE id = (SELECT id FROM subjects WHERE label = 'revoked by hand long ago');
+INSERT INTO subjects
+SELECT 'successor', token_id FROM api_token_rotate((SELECT id FROM subjects WHERE label = 'rotated out long ago'));
+UPDATE api_token_events SET at = now() - interval '40 days'
+ WHERE event = 'rotated' AND token_id = (SELECT id FROM subjects WHERE label = 'rotated out long ago');
+
+-- (Earlier tests left dead tokens too: counts are not shown.)
+SELECT api_tokens_purge() > 0 AS purged;
+SELECT s.label, t.id IS NOT NULL AS kept
+  FROM subjects s LEFT JOIN api_tokens t ON t.id = s.id ORDER BY s.label;
+SELECT s.label, e.detail->>'reason' AS reason
+  FROM api_token_events e JOIN subjects s ON s.id = e.token_id
+ WHERE e.event = 'purged' ORDER BY s.label;
+-- The purged rotation is forgotten; the successor lives on.
+SELECT count(*) AS rotations_left FROM api_token_rotations
+ WHERE predecessor_id = (SELECT id FROM subjects WHERE label = 'rotated out long ago');
+-- A shorter horizon takes what died lately too; never an active token.
+SELECT api_tokens_purge('0') > 0 AS purged_now;
+SELECT s.label FROM subjects s JOIN api_tokens t ON t.id = s.id ORDER BY s.label;
+SELECT api_tokens_purge('0') AS nothing_left;
+\set VERBOSITY sqlstate
+SELECT api_tokens_purge(NULL);
+SELECT api_tokens_purge('-1 second');
+\set VERBOSITY terse
+DROP TABLE subjects;
+
+RESET api_tokens.last_used_interval;
