@@ -1,29 +1,60 @@
 #!/usr/bin/env bash
 # The application examples, end to end, on one throwaway cluster:
-# examples/fastapi (Alembic migration up, down and up again, then pytest as a
-# least-privileged role) and examples/node (node --test, then the demo script).
+#
+# examples/fastapi: the Alembic migrations up, down and up again; pytest as
+# a least-privileged role whose every statement the server logs; the pages
+# in headless Chromium (playwright-core from npm) against the application
+# served by uvicorn; a signed secret-scanning report to that server; then
+# no plaintext token, nor its hash, in the server's or the application's log.
+# examples/node: node --test, then the demo script.
+#
+# Screenshots of every page go to the output directory it prints (a new
+# temporary directory, or $EXAMPLES_OUT_DIR).  EXAMPLES_UPDATE_SCREENSHOTS=1
+# also copies those of the user page, the new-token page and the admin page
+# to examples/fastapi/docs/, which the example's README shows.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
 . test/lib/packages.sh
 
+started=$SECONDS
 # Debian's Python packages, not pip: the example runs with /usr/bin/python3.
-ensure_packages python3-fastapi python3-sqlalchemy python3-alembic python3-psycopg2 \
-	python3-httpx python3-pytest nodejs
-command -v npm >/dev/null || { echo "npm not found (it comes with Node.js 18 or later)" >&2; exit 1; }
+ensure_packages python3-fastapi python3-sqlalchemy python3-alembic python3-psycopg2 python3-asyncpg \
+	python3-greenlet python3-jinja2 python3-itsdangerous python3-multipart python3-cryptography \
+	python3-httpx python3-pytest python3-uvicorn nodejs chromium fonts-dejavu-core
+# Debian's nodejs comes without npm; NodeSource's includes it.
+command -v npm >/dev/null || ensure_packages npm
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 18 ] || { echo "Node.js 18 or later is needed, not $(node --version)" >&2; exit 1; }
 python=/usr/bin/python3
+
+out=${EXAMPLES_OUT_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/api_tokens-examples.XXXXXX")}
+mkdir -p "$out"
+echo "output directory: $out"
+
+server_pid=""
+stop_server() {
+	if [ -n "$server_pid" ]; then
+		kill "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+		server_pid=""
+	fi
+}
+trap 'stop_server; cluster_cleanup' EXIT
 
 cluster_init examples
 cluster_start examples
 cluster_env examples
+server_log=$(cluster_log examples)
 psql="psql -X -q -v ON_ERROR_STOP=1"
 $psql -c "CREATE DATABASE fastapi_example" -c "CREATE DATABASE node_example"
 
 echo "== fastapi: alembic upgrade, downgrade, upgrade"
-url() { echo "postgresql+psycopg2://$1@/fastapi_example?host=$PGHOST&port=$PGPORT"; }
-export ADMIN_DATABASE_URL DATABASE_URL
-ADMIN_DATABASE_URL=$(url postgres)
-DATABASE_URL=$(url fastapi_app)
+url() { echo "postgresql+$1://$2@/fastapi_example?host=$PGHOST&port=$PGPORT"; }
+export ADMIN_DATABASE_URL DATABASE_URL SESSION_SECRET
+ADMIN_DATABASE_URL=$(url psycopg2 postgres) # migrations and bootstrap: they send no token
+DATABASE_URL=$(url asyncpg fastapi_app)     # the application: binds parameters on the server
+SESSION_SECRET=$($python -c 'import secrets; print(secrets.token_urlsafe(32))')
 (
 	cd examples/fastapi
 	$python -m alembic upgrade head
@@ -34,11 +65,143 @@ DATABASE_URL=$(url fastapi_app)
 	echo "ok: downgrade removed every table and index"
 	$python -m alembic upgrade head
 )
-# The login role the API runs as: a member of the role the migration granted to.
-$psql -d fastapi_example -c "CREATE ROLE fastapi_app LOGIN IN ROLE tokens_app"
+# The login role the API runs as: a member of the role the migrations grant
+# to.  The server logs all its statements, as a deployment that audits them
+# would (with parameters kept out, as the extension's README advises): the
+# tests check that no token appears there.
+$psql -d fastapi_example -c "CREATE ROLE fastapi_app LOGIN IN ROLE tokens_app" \
+	-c "ALTER ROLE fastapi_app SET log_statement = 'all'" \
+	-c "ALTER ROLE fastapi_app SET log_parameter_max_length = 0"
 
 echo "== fastapi: pytest"
-(cd examples/fastapi && $python -m pytest -v)
+(cd examples/fastapi && PG_SERVER_LOG=$server_log $python -m pytest -v)
+
+echo "== fastapi: the pages in Chromium, against uvicorn"
+cd examples/fastapi
+user_email=alice@example.com
+user_password=$($python -c 'import secrets; print(secrets.token_urlsafe(12))')
+admin_email=admin@example.com
+admin_password=$($python -c 'import secrets; print(secrets.token_urlsafe(12))')
+user_token=$(printf '%s\n' "$user_password" | $python -m app.bootstrap "$user_email" --password-stdin 2>/dev/null)
+printf '%s\n' "$admin_password" | $python -m app.bootstrap "$admin_email" --admin --password-stdin --no-token 2>/dev/null
+
+# A key pair in place of GitHub's secret-scanning key.
+$python - "$out" <<'EOF'
+import json, sys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+key = ec.generate_private_key(ec.SECP256R1())
+open(f"{sys.argv[1]}/scanning-private.pem", "wb").write(key.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+json.dump({"public_keys": [{"key_identifier": "test-key", "key": pem.decode(), "is_current": True}]},
+          open(f"{sys.argv[1]}/scanning-keys.json", "w"))
+EOF
+
+# Everything the application logs, SQLAlchemy's engine at DEBUG included.
+cat >"$out/logging.ini" <<'EOF'
+[loggers]
+keys = root,sqlalchemy
+[handlers]
+keys = stderr
+[formatters]
+keys = plain
+[logger_root]
+level = INFO
+handlers = stderr
+[logger_sqlalchemy]
+level = DEBUG
+handlers =
+qualname = sqlalchemy.engine
+[handler_stderr]
+class = StreamHandler
+args = (sys.stderr,)
+formatter = plain
+[formatter_plain]
+format = %(asctime)s %(levelname)s [%(name)s] %(message)s
+EOF
+
+port=$($python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base=http://127.0.0.1:$port
+SECRET_SCANNING_KEYS_FILE=$out/scanning-keys.json $python -m uvicorn app.main:app --host 127.0.0.1 \
+	--port "$port" --log-config "$out/logging.ini" >"$out/uvicorn.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do
+	$python -c "import urllib.request; urllib.request.urlopen('$base/login', timeout=1)" 2>/dev/null && break
+	kill -0 "$server_pid" 2>/dev/null || { cat "$out/uvicorn.log" >&2; echo "FAIL: uvicorn exited" >&2; exit 1; }
+	sleep 0.1
+done
+
+(
+	cd browser
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	BASE_URL=$base OUT_DIR=$out USER_EMAIL=$user_email USER_PASSWORD=$user_password \
+		ADMIN_EMAIL=$admin_email ADMIN_PASSWORD=$admin_password USER_BOOTSTRAP_TOKEN=$user_token \
+		node --test pages.test.mjs
+)
+
+echo "== fastapi: a signed secret-scanning report to the server"
+report_token=$($python -m app.bootstrap scanned@example.com --name leaked 2>/dev/null)
+echo "$report_token" >>"$out/tokens-seen.txt"
+$python - "$base" "$out" "$report_token" <<'EOF'
+import base64, json, sys, urllib.error, urllib.request
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+base, out, token = sys.argv[1:]
+key = serialization.load_pem_private_key(open(f"{out}/scanning-private.pem", "rb").read(), None)
+body = json.dumps([{"token": token, "type": "pat", "url": "https://example.com/x", "source": "content"},
+                   {"token": "pat_not-ours", "type": "pat", "url": "https://example.com/x", "source": "content"}]).encode()
+def post(signature):
+    request = urllib.request.Request(f"{base}/secret-scanning/report", data=body, method="POST", headers={
+        "Content-Type": "application/json", "Github-Public-Key-Identifier": "test-key",
+        "Github-Public-Key-Signature": signature})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as e:
+        return e.code, None
+forged = base64.b64encode(ec.generate_private_key(ec.SECP256R1()).sign(body, ec.ECDSA(hashes.SHA256()))).decode()
+assert post(forged)[0] == 401, "a report signed with another key was accepted"
+status, answer = post(base64.b64encode(key.sign(body, ec.ECDSA(hashes.SHA256()))).decode())
+assert status == 200, status
+assert [a["label"] for a in answer] == ["true_positive", "false_positive"], answer
+request = urllib.request.Request(f"{base}/tokens", headers={"Authorization": f"Bearer {token}"})
+try:
+    urllib.request.urlopen(request)
+    raise AssertionError("the reported token still works")
+except urllib.error.HTTPError as e:
+    assert e.code == 401, e.code
+print("ok: forged report refused (401); signed report: true_positive and false_positive; the reported token is revoked")
+EOF
+stop_server
+cd ../..
+
+echo "== fastapi: no token or hash in any log"
+seen=$(grep -c . "$out/tokens-seen.txt")
+[ "$seen" -ge 5 ] || { echo "FAIL: only $seen tokens recorded" >&2; exit 1; }
+$python - "$out/tokens-seen.txt" >"$out/hashes-seen.txt" <<'EOF'
+import hashlib, sys
+for line in open(sys.argv[1]):
+    if line.strip():
+        print(hashlib.sha256(line.strip().encode()).hexdigest())
+EOF
+grep -q 'api_token_validate(\$1, \$2)' "$server_log" ||
+	{ echo "FAIL: the server log has no statement of the application" >&2; exit 1; }
+grep -q 'GET /settings/tokens' "$out/uvicorn.log" && grep -q 'sqlalchemy.engine' "$out/uvicorn.log" ||
+	{ echo "FAIL: the application's log is missing requests or SQL" >&2; exit 1; }
+for log in "$server_log" "$out/uvicorn.log"; do
+	if grep -F -f "$out/tokens-seen.txt" -f "$out/hashes-seen.txt" "$log" ||
+		grep -E '(^|[^0-9A-Za-z])pat_[0-9A-Za-z]{36}([^0-9A-Za-z]|$)' "$log"; then
+		echo "FAIL: a token or its hash is in $log" >&2
+		exit 1
+	fi
+done
+echo "ok: none of the $seen tokens seen, nor their hashes, in the server log ($(grep -c . "$server_log") lines) or the application's ($(grep -c . "$out/uvicorn.log") lines)"
+
+if [ "${EXAMPLES_UPDATE_SCREENSHOTS:-}" = 1 ]; then
+	cp "$out/tokens.png" "$out/token-created.png" "$out/admin.png" examples/fastapi/docs/
+	echo "copied the screenshots to examples/fastapi/docs/"
+fi
 
 echo "== node: npm ci, node --test, index.js"
 (
@@ -49,4 +212,5 @@ echo "== node: npm ci, node --test, index.js"
 )
 
 cluster_assert_no_crash examples
-echo "examples: all checks passed"
+echo "screenshots: $out/*.png"
+echo "examples: all checks passed in $((SECONDS - started)) s"

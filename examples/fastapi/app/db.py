@@ -1,18 +1,76 @@
+"""The application's database access: SQLAlchemy's async engine on asyncpg.
+
+asyncpg binds every parameter on the server (the extended query protocol):
+the SQL text the server sees, logs and keeps in pg_stat_statements has $1
+where a token was passed, never the token.  psycopg2, by contrast, splices
+parameters into the SQL text on the client; it is used here only by the
+migrations and the bootstrap command (app/bootstrap.py), which send no token.
+
+Every request opens its transactions with ``async with engine.begin()``,
+which commits or rolls back before the block is left: a connection is back
+in the pool, outside any transaction, before the response is sent, whatever
+went wrong.
+"""
+import logging
 import os
-from functools import lru_cache
+from typing import Optional
 
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from starlette.requests import HTTPConnection
+
+# What pg_stat_activity shows for the application's connections.
+APPLICATION_NAME = "api_tokens_example"
+
+DRIVER = "postgresql+asyncpg"
 
 
-@lru_cache
-def get_engine():
-    # DATABASE_URL names the least-privileged application role (README.md).
-    return create_engine(os.environ["DATABASE_URL"], future=True, pool_pre_ping=True)
+class _NoDebugRecords(logging.Filter):
+    """SQLAlchemy logs result rows at DEBUG level, and the rows of
+    api_token_create and api_token_rotate hold plaintext tokens: whatever
+    level a deployment sets for sqlalchemy.engine, no DEBUG record of the
+    engine is ever emitted.  (Parameters, logged at INFO, are hidden by
+    hide_parameters=True below.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
 
 
-def get_session():
-    """One session per request.  Writes commit explicitly before the response
-    is built: code after this yield runs only once the response is sent."""
-    with Session(get_engine(), future=True) as session:
-        yield session
+logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NoDebugRecords())
+
+
+def create_engine_from_env() -> AsyncEngine:
+    """The engine of DATABASE_URL, the least-privileged application role
+    (README.md), which must name the asyncpg driver."""
+    url = make_url(os.environ["DATABASE_URL"])
+    if url.drivername != DRIVER:
+        raise RuntimeError(
+            f"DATABASE_URL must use {DRIVER}://, a driver that binds parameters on the server, "
+            f"not {url.drivername}://: with a client-side driver, tokens would be part of the SQL text")
+    return create_async_engine(
+        url,
+        future=True,
+        # Error messages and INFO logs show "[SQL parameters hidden ...]"
+        # instead of the parameters, which include tokens.
+        hide_parameters=True,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {
+            "application_name": APPLICATION_NAME,
+            # Defence in depth: no request holds a transaction open, but if a
+            # bug ever did, the server would end it.
+            "idle_in_transaction_session_timeout": "30s",
+            "statement_timeout": "30s",
+        }},
+    )
+
+
+def get_engine(connection: HTTPConnection) -> AsyncEngine:
+    """The engine created at startup (app/main.py)."""
+    return connection.app.state.engine
+
+
+def sqlstate(error: DBAPIError) -> Optional[str]:
+    """The SQLSTATE of a database error raised through asyncpg, or None for
+    an error raised on the client."""
+    return getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)

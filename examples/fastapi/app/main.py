@@ -1,122 +1,83 @@
-"""Personal access tokens for the caller: create, list, revoke, rotate."""
-from datetime import datetime
-from typing import List, Optional
-from uuid import UUID
+"""The application: the JSON API (app/api.py), the pages (app/web.py) and
+the secret-scanning endpoint (app/scanning.py).
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Response, Security, status
-from pydantic import BaseModel, conint, constr
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+Environment:
+  DATABASE_URL               postgresql+asyncpg://... of the application role
+  SESSION_SECRET             signs the pages' session cookies (random per process if unset)
+  SESSION_HTTPS_ONLY         "1": session cookies are sent over HTTPS only
+  SECRET_SCANNING_KEYS_FILE  GitHub's secret-scanning public keys (app/scanning.py)
+"""
+import logging
+import os
+import secrets
+from pathlib import Path
 
-from .auth import Principal, authenticate
-from .db import get_session
-from .models import ApiToken
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
 
-app = FastAPI(title="api_tokens example")
+from . import api, scanning, web
+from .db import create_engine_from_env
+from .middleware import BodyLimit, SecurityHeaders
 
-UUID_TYPE = PG_UUID(as_uuid=True)
-CREATE = text(
-    "SELECT token_id, token FROM api_token_create("
-    ":user_id, :name, CAST(:scopes AS text[]), now() + make_interval(secs => :ttl))"
-).columns(token_id=UUID_TYPE)
-REVOKE = text("SELECT api_token_revoke(:token_id)")
-ROTATE = text(
-    "SELECT token_id, token FROM api_token_rotate(:token_id, make_interval(secs => :grace))"
-).columns(token_id=UUID_TYPE)
+log = logging.getLogger(__name__)
 
+# No request body is larger: token requests and the pages' forms are a few
+# hundred bytes, a pasted list of leaked tokens a few kilobytes.
+MAX_BODY_BYTES = 64 * 1024
 
-class TokenCreate(BaseModel):
-    name: constr(min_length=1, max_length=100)
-    scopes: List[constr(min_length=1, max_length=50)] = []
-    expires_in_seconds: Optional[conint(gt=0)] = None  # never expires if omitted
+# docs_url=None: Swagger UI loads its script from a CDN, which the pages'
+# Content-Security-Policy forbids.  The schema is at /openapi.json.
+app = FastAPI(title="api_tokens example", docs_url=None, redoc_url=None)
+app.include_router(api.router)
+app.include_router(web.router)
+app.include_router(scanning.router)
+app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
-
-class TokenCreated(BaseModel):
-    id: UUID
-    token: str  # the plaintext, shown this once and stored nowhere
-
-
-class TokenOut(BaseModel):
-    id: UUID
-    name: str
-    prefix: str
-    scopes: List[str]
-    expires_at: Optional[datetime]
-    last_used_at: Optional[datetime]
-    is_active: bool
-    created_at: datetime
-
-
-def _owned_token(session: Session, token_id: UUID, caller: Principal) -> None:
-    """404 unless the token belongs to the caller: the extension's functions
-    act on any token id they are given.  A token never changes owner, so
-    checking first and acting next is safe."""
-    owner = session.scalar(select(ApiToken.user_id).where(ApiToken.id == token_id))
-    if owner != caller.user_id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such token")
+_secret = os.environ.get("SESSION_SECRET")
+if not _secret:
+    log.warning("SESSION_SECRET is not set: sessions end when the process does")
+    _secret = secrets.token_urlsafe(32)
+app.add_middleware(SessionMiddleware, secret_key=_secret, session_cookie="session",
+                   max_age=web.SESSION_MAX_AGE, same_site="lax",
+                   https_only=os.environ.get("SESSION_HTTPS_ONLY") == "1")
+app.add_middleware(SecurityHeaders)
+# Added last, so it runs first: nothing reads a body before it.
+app.add_middleware(BodyLimit, default=MAX_BODY_BYTES, per_path={scanning.PATH: scanning.MAX_BODY_BYTES})
 
 
-@app.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenCreated)
-def create_token(
-    body: TokenCreate,
-    caller: Principal = Security(authenticate, scopes=["tokens:write"]),
-    session: Session = Depends(get_session),
-):
-    if not set(body.scopes) <= set(caller.scopes):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "a token cannot grant scopes its creator lacks")
-    row = session.execute(CREATE, {"user_id": caller.user_id, "name": body.name,
-                                   "scopes": body.scopes, "ttl": body.expires_in_seconds}).one()
-    session.commit()
-    return TokenCreated(id=row.token_id, token=row.token)
+@app.on_event("startup")
+async def startup() -> None:
+    app.state.engine = create_engine_from_env()
+    app.state.scanning_keys = scanning.keys_from_env()
 
 
-@app.get("/tokens", response_model=List[TokenOut])
-def list_tokens(
-    caller: Principal = Security(authenticate, scopes=["tokens:read"]),
-    session: Session = Depends(get_session),
-):
-    # Named columns: the application role may not read token_hash at all.
-    rows = session.execute(
-        select(ApiToken.id, ApiToken.name, ApiToken.token_prefix, ApiToken.scopes,
-               ApiToken.expires_at, ApiToken.last_used_at, ApiToken.is_active, ApiToken.created_at)
-        .where(ApiToken.user_id == caller.user_id)
-        .order_by(ApiToken.created_at.desc(), ApiToken.id)
-    )
-    return [TokenOut(id=r.id, name=r.name, prefix=r.token_prefix, scopes=r.scopes or [],
-                     expires_at=r.expires_at, last_used_at=r.last_used_at,
-                     is_active=r.is_active, created_at=r.created_at)
-            for r in rows]
+@app.on_event("shutdown")
+async def shutdown() -> None:
+    await app.state.engine.dispose()
 
 
-@app.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(
-    token_id: UUID,
-    caller: Principal = Security(authenticate, scopes=["tokens:write"]),
-    session: Session = Depends(get_session),
-):
-    _owned_token(session, token_id, caller)
-    session.execute(REVOKE, {"token_id": token_id})  # false if already revoked: still 204
-    session.commit()
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+def _is_page(request: Request) -> bool:
+    return request.url.path == "/" or request.url.path.startswith(web.PAGE_PREFIXES)
 
 
-@app.post("/tokens/{token_id}/rotate", status_code=status.HTTP_201_CREATED, response_model=TokenCreated)
-def rotate_token(
-    token_id: UUID,
-    grace_seconds: int = Query(0, ge=0, le=30 * 24 * 3600,
-                               description="how long the old token keeps working"),
-    caller: Principal = Security(authenticate, scopes=["tokens:write"]),
-    session: Session = Depends(get_session),
-):
-    _owned_token(session, token_id, caller)
-    try:
-        row = session.execute(ROTATE, {"token_id": token_id, "grace": grace_seconds}).one()
-    except DBAPIError as e:
-        # 55000: revoked or expired; 40001: a concurrent rotation or revocation won.
-        if getattr(e.orig, "pgcode", None) in ("55000", "40001"):
-            raise HTTPException(status.HTTP_409_CONFLICT, "token is not active") from None
-        raise
-    session.commit()
-    return TokenCreated(id=row.token_id, token=row.token)
+@app.exception_handler(StarletteHTTPException)
+async def http_error(request: Request, exc: StarletteHTTPException):
+    """JSON for the API, the error page for the pages."""
+    if _is_page(request):
+        return web.render(request, "error.html", exc.status_code, title="Error",
+                          message=str(exc.detail), user=None)
+    return await http_exception_handler(request, exc)
+
+
+@app.exception_handler(web.PageError)
+async def page_error(request: Request, exc: web.PageError):
+    return web.render(request, "error.html", exc.status_code, title="Error", message=exc.message,
+                      user=await web.current_user(request))
+
+
+@app.exception_handler(web.LoginRequired)
+async def login_required(request: Request, exc: web.LoginRequired):
+    return web.RedirectResponse("/login", status_code=303)

@@ -3,8 +3,8 @@ api_tokens creates.  They match the database exactly (names of constraints and
 indexes included), so Alembic autogenerate finds nothing to change.
 
 The application never inserts into or updates api_tokens itself: tokens are
-created, revoked and rotated through the extension's functions (app/main.py),
-and its database role cannot even read token_hash.
+created, revoked and rotated through the extension's functions
+(app/tokens.py), and its database role cannot even read token_hash.
 """
 from sqlalchemy import (
     Boolean,
@@ -34,6 +34,9 @@ class User(Base):
     id = Column(UUID(as_uuid=True), server_default=text("gen_random_uuid()"))
     email = Column(Text, nullable=False)
     created_at = Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
+    # For the pages' login (app/passwords.py); NULL: the user cannot log in.
+    password_hash = Column(Text)
+    is_admin = Column(Boolean, nullable=False, server_default=text("false"))
 
     # The database deletes a user's tokens (ON DELETE CASCADE): the ORM must
     # not try to null their user_id first.

@@ -34,8 +34,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("email", name="users_email_key"),
     )
     # Needs users(id uuid) to exist: the extension creates the api_tokens
-    # table with its foreign key to it.
-    op.execute("CREATE EXTENSION IF NOT EXISTS api_tokens")
+    # table with its foreign key to it.  The version this migration was
+    # written for, whatever the installed default: a later migration moves
+    # to a later version with ALTER EXTENSION ... UPDATE (and its grants).
+    op.execute("CREATE EXTENSION IF NOT EXISTS api_tokens VERSION '1.0'")
 
     op.execute(
         f"""

@@ -1,0 +1,266 @@
+// The example's pages in a real browser: Debian's Chromium (headless),
+// driven by playwright-core, against the application served by uvicorn.
+// test/scripts/examples.sh starts the server and seeds the users; run by hand:
+//
+//   BASE_URL=http://127.0.0.1:8000 OUT_DIR=/tmp/shots USER_EMAIL=... USER_PASSWORD=... \
+//   ADMIN_EMAIL=... ADMIN_PASSWORD=... USER_BOOTSTRAP_TOKEN=... node --test pages.test.mjs
+//
+// Every page is saved as a PNG in OUT_DIR.  Every plaintext token the tests
+// see is written to OUT_DIR/tokens-seen.txt, so that the script can check
+// that none reached a log; every URL the browser requested is checked here
+// for tokens and their hashes.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const BASE = env('BASE_URL');
+const OUT = env('OUT_DIR');
+const user = { email: env('USER_EMAIL'), password: env('USER_PASSWORD') };
+const admin = { email: env('ADMIN_EMAIL'), password: env('ADMIN_PASSWORD') };
+const bootstrapToken = env('USER_BOOTSTRAP_TOKEN');
+
+let browser, context, page;
+const seen = new Set([bootstrapToken]); // plaintext tokens
+const urls = []; // every URL the browser requested
+const shots = [];
+
+const sha256 = (text) => createHash('sha256').update(text).digest('hex');
+
+async function shot(name) {
+  const path = join(OUT, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  shots.push(path);
+}
+
+// Status of GET /tokens with a bearer token: the API as a program would use it.
+async function api(token) {
+  const response = await fetch(`${BASE}/tokens`, { headers: { Authorization: `Bearer ${token}` } });
+  return { status: response.status, body: response.status === 200 ? await response.json() : null };
+}
+
+// Submits a form by clicking its button, accepting the confirmation dialog;
+// returns the response of the navigation.
+async function submit(button) {
+  const [response] = await Promise.all([page.waitForNavigation(), button.click()]);
+  return response;
+}
+
+async function login({ email, password }) {
+  await page.goto(`${BASE}/login`);
+  await page.fill('input[name=email]', email);
+  await page.fill('input[name=password]', password);
+  const response = await submit(page.locator('#login button[type=submit]'));
+  assert.equal(response.status(), 200);
+}
+
+async function logout() {
+  await submit(page.locator('form.logout button'));
+  assert.equal(new URL(page.url()).pathname, '/login');
+}
+
+// Creates a token on the user page; returns its plaintext, read from the page.
+async function createToken(name, scopes, days) {
+  await page.goto(`${BASE}/settings/tokens`);
+  await page.fill('#create-token input[name=name]', name);
+  for (const scope of scopes) await page.check(`#create-token input[value="${scope}"]`);
+  await page.selectOption('#create-token select[name=expires_days]', String(days));
+  const response = await submit(page.locator('#create-token button[type=submit]'));
+  assert.equal(response.status(), 200);
+  assert.equal((await response.allHeaders())['cache-control'], 'no-store');
+  const token = await page.inputValue('#new-token');
+  assert.match(token, /^pat_[0-9A-Za-z]{36}$/);
+  seen.add(token);
+  return token;
+}
+
+const row = (token) => page.locator(`tr[data-prefix="${token.slice(0, 8)}"]`);
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    // playwright-core adds --headless, --no-sandbox (chromiumSandbox is
+    // false by default) and a fresh temporary --user-data-dir.
+    args: ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
+  context.setDefaultTimeout(10000);
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+  page = await context.newPage();
+  page.on('dialog', (dialog) => dialog.accept()); // the confirmations of revoke and rotate
+  page.on('request', (request) => urls.push(request.url()));
+});
+
+after(async () => {
+  await browser?.close();
+  writeFileSync(join(OUT, 'tokens-seen.txt'), [...seen].join('\n') + '\n');
+  console.log(`screenshots: ${shots.join(' ')}`);
+});
+
+test('the pages need a login', async () => {
+  const response = await page.goto(`${BASE}/settings/tokens`);
+  assert.equal(new URL(page.url()).pathname, '/login');
+  assert.equal(response.status(), 200);
+  await shot('login');
+  await login(user);
+  assert.equal(new URL(page.url()).pathname, '/settings/tokens');
+  assert.equal(await page.textContent('h1'), 'Personal access tokens');
+});
+
+let deployToken;
+test('create a token: shown once, with a copy button, and it works against the API', async () => {
+  deployToken = await createToken('deploy (ci)', ['tokens:read', 'tokens:write'], 90);
+  assert.match(await page.textContent('.warning'), /You will not see it again/);
+  await shot('token-created');
+
+  await page.click('button[data-copy]');
+  await page.locator('button[data-copy]', { hasText: 'Copied' }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), deployToken);
+
+  const { status, body } = await api(deployToken);
+  assert.equal(status, 200);
+  const listed = body.find((t) => t.prefix === deployToken.slice(0, 8));
+  assert.equal(listed.name, 'deploy (ci)');
+  assert.deepEqual(listed.scopes, ['tokens:read', 'tokens:write']);
+});
+
+test('the list shows the prefix and dates, never the token', async () => {
+  await page.goto(`${BASE}/settings/tokens`);
+  const html = await page.content();
+  assert.ok(!html.includes(deployToken));
+  assert.ok(!html.includes(sha256(deployToken)));
+  await assertRow(deployToken, 'deploy (ci)', 'active');
+  // Last used: by the API call above.
+  assert.match(await row(deployToken).locator('td.when').nth(1).textContent(), /^\d{4}-\d\d-\d\d \d\d:\d\d$/);
+});
+
+async function assertRow(token, name, status) {
+  const r = row(token);
+  assert.equal(await r.locator('td.name').textContent(), name);
+  assert.equal(await r.locator('.status').textContent(), status);
+}
+
+test('revoke in the page, and the API refuses the token', async () => {
+  const laptop = await createToken('old laptop', ['tokens:read'], 30);
+  assert.equal((await api(laptop)).status, 200);
+  await page.goto(`${BASE}/settings/tokens`);
+  const response = await submit(row(laptop).locator('form.revoke button'));
+  assert.equal(response.status(), 200);
+  assert.match(await page.textContent('.notice'), /Token revoked/);
+  await assertRow(laptop, 'old laptop', 'revoked');
+  assert.equal((await api(laptop)).status, 401);
+  await shot('tokens');
+});
+
+let rotated;
+test('rotate with a grace period: both work until it ends', async () => {
+  const old = await createToken('staging', ['tokens:read'], 7);
+  await page.goto(`${BASE}/settings/tokens`);
+  await row(old).locator('select[name=grace_seconds]').selectOption('3600');
+  const response = await submit(row(old).locator('form.rotate button'));
+  assert.equal(response.status(), 200);
+  assert.equal((await response.allHeaders())['cache-control'], 'no-store');
+  assert.equal(await page.textContent('h1'), 'Your replacement token');
+  rotated = await page.inputValue('#new-token');
+  seen.add(rotated);
+  assert.notEqual(rotated, old);
+  assert.match(await page.textContent('dl.facts'), /stops working \d{4}-\d\d-\d\d/);
+  assert.equal((await api(old)).status, 200);
+  assert.equal((await api(rotated)).status, 200);
+});
+
+test('a forged form is refused (CSRF), in the page and from another origin', async () => {
+  await page.goto(`${BASE}/settings/tokens`);
+  const target = row(deployToken).locator('form.revoke');
+  await target.locator('input[name=csrf_token]').evaluate((input) => { input.value = 'forged'; });
+  const response = await submit(target.locator('button'));
+  assert.equal(response.status(), 403);
+  assert.match(await page.textContent('#error-message'), /CSRF check failed/);
+  await shot('csrf-refused');
+  assert.equal((await api(deployToken)).status, 200);
+
+  // An attacker's page on another origin posts the revocation: the session
+  // cookie is sent (same site, other port), the Origin header gives it away.
+  await page.goto(`${BASE}/settings/tokens`);
+  const id = await row(deployToken).getAttribute('data-token-id');
+  const evil = createServer((req, res) => {
+    res.setHeader('Content-Type', 'text/html');
+    res.end(`<form method="post" action="${BASE}/settings/tokens/${id}/revoke">
+      <input type="hidden" name="csrf_token" value="guessed"></form>
+      <script>document.forms[0].submit()</script>`);
+  });
+  await new Promise((resolve) => evil.listen(0, '127.0.0.1', resolve));
+  try {
+    const [answer] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith(`/settings/tokens/${id}/revoke`)),
+      page.goto(`http://127.0.0.1:${evil.address().port}/`),
+    ]);
+    assert.equal(answer.status(), 403);
+    await page.waitForLoadState();
+    assert.match(await page.textContent('#error-message'), /Cross-site request refused/);
+  } finally {
+    evil.close();
+  }
+  assert.equal((await api(deployToken)).status, 200);
+});
+
+test('the admin page is for administrators only', async () => {
+  const response = await page.goto(`${BASE}/admin/tokens`);
+  assert.equal(response.status(), 403);
+  assert.equal(await page.locator('nav a[href="/admin/tokens"]').count(), 0);
+});
+
+test('admin: search by prefix, revoke pasted leaked tokens, revoke all of a user', async () => {
+  await page.goto(`${BASE}/settings/tokens`);
+  await logout();
+  await login(admin);
+  await page.click('nav a[href="/admin/tokens"]');
+  assert.equal(await page.textContent('h1'), 'All tokens');
+
+  // A whole token pasted into the search box: the box keeps its prefix, so
+  // the token never reaches the URL.
+  await page.focus('#search input[name=prefix]');
+  await page.keyboard.insertText(deployToken);
+  await submit(page.locator('#search button[type=submit]'));
+  assert.equal(new URL(page.url()).searchParams.get('prefix'), deployToken.slice(0, 8));
+  assert.equal(await page.locator('table.tokens tbody tr').count(), 1);
+  assert.match(await row(deployToken).textContent(), new RegExp(user.email.replace('.', '\\.')));
+  await shot('admin');
+
+  // Leaked tokens, pasted: the user's bootstrap token is ours and revoked.
+  assert.equal((await api(bootstrapToken)).status, 200);
+  await page.fill('#leaked textarea', `${bootstrapToken}\nnot-a-token`);
+  await submit(page.locator('#leaked button[type=submit]'));
+  assert.match(await page.textContent('.notice'), /2 checked: 1 of ours \(1 revoked now, 0 already inactive\), 1 not ours/);
+  assert.equal((await api(bootstrapToken)).status, 401);
+  assert.ok(!(await page.content()).includes(bootstrapToken));
+
+  // Every token of the user, found by email.
+  await page.fill('#search input[name=prefix]', '');
+  await page.fill('#search input[name=user]', user.email);
+  await submit(page.locator('#search button[type=submit]'));
+  const revokeAll = page.locator('table.users form.revoke-user button');
+  assert.equal(await revokeAll.count(), 1);
+  await submit(revokeAll);
+  assert.match(await page.textContent('.notice'), /active tokens? of the user revoked/);
+  for (const token of [deployToken, rotated]) assert.equal((await api(token)).status, 401);
+  assert.equal(await page.locator('table.tokens .status-active').count(), 0);
+});
+
+test('no token or hash ever appeared in a URL', () => {
+  assert.ok(urls.length > 20);
+  for (const url of urls) {
+    for (const token of seen) {
+      assert.ok(!url.includes(token) && !url.includes(sha256(token)), `token in ${url}`);
+    }
+  }
+});
