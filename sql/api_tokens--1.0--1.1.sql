@@ -221,6 +221,36 @@ COMMENT ON FUNCTION @extschema@.api_tokens_pre_request() IS
 'PostgREST db-pre-request: authenticates the token of x-api-key or Authorization: Bearer; raises PT401 (HTTP 401) for one that is not valid';
 
 -------------------------------------------------------------------------------
+-- Last use recorded in shared memory (shared_preload_libraries =
+-- 'api_tokens'): what standbys forward, and the worker's state.
+-------------------------------------------------------------------------------
+
+-- Called by a standby's worker on the primary, through libpq, as the role
+-- of api_tokens.forward_conninfo or primary_conninfo: grant it EXECUTE.
+CREATE FUNCTION @extschema@.api_tokens_record_uses(token_ids uuid[], used_at timestamptz[])
+RETURNS integer
+AS 'MODULE_PATHNAME', 'api_tokens_record_uses'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+REVOKE ALL ON FUNCTION @extschema@.api_tokens_record_uses(uuid[], timestamptz[]) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.api_tokens_record_uses(uuid[], timestamptz[]) IS
+'records uses of tokens seen on a standby (called by the standby''s worker); returns how many';
+
+CREATE FUNCTION @extschema@.api_tokens_last_use_state(
+    OUT preloaded boolean, OUT pending bigint, OUT capacity integer, OUT recorded bigint,
+    OUT dropped bigint, OUT flushed bigint, OUT forwarded bigint, OUT received bigint,
+    OUT last_flush timestamptz, OUT last_error text, OUT last_error_at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'api_tokens_last_use_state'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+REVOKE ALL ON FUNCTION @extschema@.api_tokens_last_use_state() FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.api_tokens_last_use_state() IS
+'the shared-memory last-use bookkeeping of this server: uses pending, recorded, dropped, written, forwarded, received, last flush and error';
+
+-------------------------------------------------------------------------------
 -- Privileges of what this script created are exactly the ones granted
 -- above.  Default privileges (ALTER DEFAULT PRIVILEGES ... GRANT) may have
 -- given the new functions and tables to other roles: take that back.  (The
@@ -249,7 +279,8 @@ BEGIN
                    'api_token_revoke_family', 'api_token_successor', 'api_tokens_expiring',
                    'api_tokens_purge', 'api_token_authenticate', 'api_token_current_user',
                    'api_token_current_token', 'api_token_current_scopes', 'api_token_has_scope',
-                   'api_tokens_pre_request']::pg_catalog.name[])
+                   'api_tokens_pre_request', 'api_tokens_record_uses',
+                   'api_tokens_last_use_state']::pg_catalog.name[])
         UNION
         SELECT DISTINCT CASE c.relkind WHEN 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END
                         OPERATOR(pg_catalog.||) c.oid::pg_catalog.regclass, r.rolname
@@ -272,3 +303,6 @@ BEGIN
     END LOOP;
 END
 $privileges$;
+
+-- Monitoring roles may read the worker's state.
+GRANT EXECUTE ON FUNCTION @extschema@.api_tokens_last_use_state() TO pg_read_all_stats;

@@ -7,6 +7,8 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
 #include "utils/guc.h"
 
 #include "context.h"
@@ -16,6 +18,8 @@
 #include "settings.h"
 #include "token_format.h"
 #include "token_table.h"
+#include "uses.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -25,6 +29,12 @@ char *api_tokens_users_table = NULL;
 int api_tokens_max_lifetime = 0;
 int api_tokens_rotated_reuse = ROTATED_REUSE_REPORT;
 char *api_tokens_actor = NULL;
+int api_tokens_flush_interval = 10;
+int api_tokens_max_tracked_tokens = 100000;
+char *api_tokens_forward_conninfo = NULL;
+
+static shmem_request_hook_type previous_shmem_request_hook = NULL;
+static shmem_startup_hook_type previous_shmem_startup_hook = NULL;
 
 static const struct config_enum_entry rotated_reuse_options[] = {
 	{"report", ROTATED_REUSE_REPORT, false},
@@ -69,6 +79,22 @@ check_actor(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+static void
+request_shmem(void)
+{
+	if (previous_shmem_request_hook)
+		previous_shmem_request_hook();
+	uses_shmem_request();
+}
+
+static void
+start_shmem(void)
+{
+	if (previous_shmem_startup_hook)
+		previous_shmem_startup_hook();
+	uses_shmem_startup();
+}
+
 void
 _PG_init(void)
 {
@@ -105,6 +131,37 @@ _PG_init(void)
 		"api_tokens.actor", "Who the application says is acting, recorded with events.",
 		"Set it per transaction (SET LOCAL); events also record the database user.",
 		&api_tokens_actor, "", PGC_USERSET, 0, check_actor, NULL, NULL);
+
+	DefineCustomIntVariable(
+		"api_tokens.flush_interval",
+		"Time between two writes of recorded uses by the background worker.",
+		"Only with shared_preload_libraries = 'api_tokens'; uses recorded since the last write "
+		"are lost if the server crashes.",
+		&api_tokens_flush_interval, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomStringVariable(
+		"api_tokens.forward_conninfo", "Connection string a standby forwards recorded uses with.",
+		"Empty: the standby's primary_conninfo; the database is the one the uses belong to.",
+		&api_tokens_forward_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	/*
+	 * Recorded uses and the worker that writes them need shared memory; a
+	 * setting of the postmaster can only be defined now.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable(
+			"api_tokens.max_tracked_tokens",
+			"Tokens whose uses shared memory holds between writes.",
+			"When full, uses of further tokens are dropped until the next write.",
+			&api_tokens_max_tracked_tokens, 100000, 100, 10000000, PGC_POSTMASTER, 0, NULL, NULL,
+			NULL);
+		previous_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = request_shmem;
+		previous_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = start_shmem;
+		worker_register_launcher();
+	}
 
 	MarkGUCPrefixReserved("api_tokens");
 

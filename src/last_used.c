@@ -17,13 +17,16 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "miscadmin.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/uuid.h"
 
 #include "last_used.h"
 #include "settings.h"
 #include "token_rows.h"
+#include "uses.h"
 
 typedef struct PendingKey
 {
@@ -31,11 +34,11 @@ typedef struct PendingKey
 	pg_uuid_t id;
 } PendingKey;
 
-typedef struct PendingUse
+typedef struct NotedUse
 {
 	PendingKey key;
 	TimestampTz at;
-} PendingUse;
+} NotedUse;
 
 /* Uses noted by this transaction, kept for the backend's life. */
 static HTAB *pending = NULL;
@@ -45,15 +48,28 @@ void
 last_used_record(Oid nspoid, Datum token_id, TimestampTz now)
 {
 	PendingKey key;
-	PendingUse *use;
+	NotedUse *use;
 	bool found;
+
+	/* Preloaded: the background worker writes it, never this transaction. */
+	if (uses_enabled())
+	{
+		UseKey shared;
+
+		memset(&shared, 0, sizeof(shared));
+		shared.dboid = MyDatabaseId;
+		shared.nspoid = nspoid;
+		memcpy(shared.token_id.data, DatumGetUUIDP(token_id)->data, UUID_LEN);
+		uses_record(&shared, now);
+		return;
+	}
 
 	if (pending == NULL)
 	{
 		HASHCTL ctl;
 
 		ctl.keysize = sizeof(PendingKey);
-		ctl.entrysize = sizeof(PendingUse);
+		ctl.entrysize = sizeof(NotedUse);
 		ctl.hcxt = TopMemoryContext;
 		pending =
 			hash_create("api_tokens pending uses", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
@@ -79,28 +95,82 @@ last_used_is_due(bool has_last, TimestampTz last, TimestampTz at)
 	return !has_last || (last < at && last <= at - interval);
 }
 
-/* True if the row in rows->slot should get last_used_at = at. */
+/* True if the schema still holds the extension's table. */
 static bool
-write_is_due(TokenRows *rows, TimestampTz at)
+schema_has_table(Oid nspoid)
 {
-	TimestampTz last;
-	bool has_last = row_access_get_timestamptz(&rows->ra, rows->table->att_last_used_at, &last);
-
-	return last_used_is_due(has_last, last, at);
+	return get_namespace_name(nspoid) != NULL &&
+		   OidIsValid(get_relname_relid("api_tokens", nspoid));
 }
 
-static void
-write_one(TokenRows *rows, PendingUse *use)
+void
+last_used_write(const PendingUse *uses, int count, bool *done)
 {
-	AttrNumber column = rows->table->att_last_used_at;
-	Datum value = TimestampTzGetDatum(use->at);
-	bool isnull = false;
+	TokenRows *rows = NULL;
+	Oid open_nspoid = InvalidOid;
+	bool table_busy = false;
 
-	if (!token_rows_find_by_id(rows, UUIDPGetDatum(&use->key.id)) || !write_is_due(rows, use->at))
-		return;
-	if (row_access_lock(&rows->ra, LockWaitSkip) != ROW_LOCKED || !write_is_due(rows, use->at))
-		return;
-	row_access_update(&rows->ra, 1, &column, &value, &isnull);
+	for (int i = 0; i < count; i++)
+	{
+		const PendingUse *use = &uses[i];
+		AttrNumber column;
+		Datum value = TimestampTzGetDatum(use->at);
+		bool isnull = false;
+		TimestampTz last;
+
+		done[i] = false;
+		if (use->key.nspoid != open_nspoid)
+		{
+			if (rows != NULL)
+				token_rows_close(rows);
+			rows = NULL;
+			open_nspoid = use->key.nspoid;
+			table_busy = false;
+			if (schema_has_table(open_nspoid))
+			{
+				/* Builds the description if needed, then never waits for the table. */
+				token_rows_close(token_rows_open(open_nspoid, false));
+				rows = token_rows_try_open_for_write(open_nspoid);
+				table_busy = rows == NULL;
+			}
+		}
+		if (rows == NULL)
+		{
+			/* No table (DROP EXTENSION): nothing to write to, ever. */
+			done[i] = !table_busy;
+			continue;
+		}
+		column = rows->table->att_last_used_at;
+		if (!token_rows_find_by_id(rows, UUIDPGetDatum(&use->key.token_id)))
+		{
+			done[i] = true; /* deleted meanwhile */
+			continue;
+		}
+		if (!last_used_is_due(
+				row_access_get_timestamptz(&rows->ra, rows->table->att_last_used_at, &last), last,
+				use->at))
+		{
+			done[i] = true;
+			continue;
+		}
+		switch (row_access_lock(&rows->ra, LockWaitSkip))
+		{
+			case ROW_LOCKED:
+				if (last_used_is_due(row_access_get_timestamptz(&rows->ra, column, &last), last,
+									 use->at))
+					row_access_update(&rows->ra, 1, &column, &value, &isnull);
+				done[i] = true;
+				break;
+			case ROW_GONE:
+				done[i] = true;
+				break;
+			default:
+				/* Locked by another transaction: next round. */
+				break;
+		}
+	}
+	if (rows != NULL)
+		token_rows_close(rows);
 }
 
 static void
@@ -109,9 +179,10 @@ write_pending(void)
 	MemoryContext context;
 	MemoryContext old;
 	HASH_SEQ_STATUS status;
-	PendingUse *use;
-	TokenRows *rows = NULL;
-	Oid open_nspoid = InvalidOid;
+	NotedUse *use;
+	PendingUse *uses;
+	bool *done;
+	int n = 0;
 
 	if (RecoveryInProgress() || XactReadOnly || IsolationIsSerializable())
 		return;
@@ -119,22 +190,19 @@ write_pending(void)
 	context =
 		AllocSetContextCreate(TopTransactionContext, "api_tokens last use", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(context);
+	uses = palloc(sizeof(PendingUse) * pending_count);
+	done = palloc(sizeof(bool) * pending_count);
 	hash_seq_init(&status, pending);
 	while ((use = hash_seq_search(&status)) != NULL)
 	{
-		if (use->key.nspoid != open_nspoid)
-		{
-			if (rows != NULL)
-				token_rows_close(rows);
-			open_nspoid = use->key.nspoid;
-			rows = token_rows_try_open_for_write(open_nspoid);
-		}
-		/* NULL: the table is locked by someone else, or changed; skip. */
-		if (rows != NULL)
-			write_one(rows, use);
+		memset(&uses[n].key, 0, sizeof(UseKey));
+		uses[n].key.dboid = MyDatabaseId;
+		uses[n].key.nspoid = use->key.nspoid;
+		uses[n].key.token_id = use->key.id;
+		uses[n].at = use->at;
+		n++;
 	}
-	if (rows != NULL)
-		token_rows_close(rows);
+	last_used_write(uses, n, done);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(context);
 }
@@ -143,7 +211,7 @@ static void
 forget_pending(void)
 {
 	HASH_SEQ_STATUS status;
-	PendingUse *use;
+	NotedUse *use;
 
 	hash_seq_init(&status, pending);
 	while ((use = hash_seq_search(&status)) != NULL)

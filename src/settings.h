@@ -28,4 +28,13 @@ extern int api_tokens_rotated_reuse;
 /* api_tokens.actor: who the application says is acting, recorded in events. */
 extern char *api_tokens_actor;
 
+/* api_tokens.flush_interval: seconds between the worker's writes of recorded uses. */
+extern int api_tokens_flush_interval;
+
+/* api_tokens.max_tracked_tokens: tokens the shared use table holds (preloaded only). */
+extern int api_tokens_max_tracked_tokens;
+
+/* api_tokens.forward_conninfo: where a standby sends its uses ('' = primary_conninfo). */
+extern char *api_tokens_forward_conninfo;
+
 #endif /* API_TOKENS_SETTINGS_H */
