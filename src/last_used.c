@@ -103,6 +103,17 @@ schema_has_table(Oid nspoid)
 		   OidIsValid(get_relname_relid("api_tokens", nspoid));
 }
 
+/* True if the row in rows->slot should get last_used_at = at. */
+static bool
+write_is_due(TokenRows *rows, TimestampTz at)
+{
+	TimestampTz last;
+	/* A statement of its own: the call sets last, which is then read. */
+	bool has_last = row_access_get_timestamptz(&rows->ra, rows->table->att_last_used_at, &last);
+
+	return last_used_is_due(has_last, last, at);
+}
+
 void
 last_used_write(const PendingUse *uses, int count, bool *done)
 {
@@ -116,7 +127,6 @@ last_used_write(const PendingUse *uses, int count, bool *done)
 		AttrNumber column;
 		Datum value = TimestampTzGetDatum(use->at);
 		bool isnull = false;
-		TimestampTz last;
 
 		done[i] = false;
 		if (use->key.nspoid != open_nspoid)
@@ -146,9 +156,7 @@ last_used_write(const PendingUse *uses, int count, bool *done)
 			done[i] = true; /* deleted meanwhile */
 			continue;
 		}
-		if (!last_used_is_due(
-				row_access_get_timestamptz(&rows->ra, rows->table->att_last_used_at, &last), last,
-				use->at))
+		if (!write_is_due(rows, use->at))
 		{
 			done[i] = true;
 			continue;
@@ -156,8 +164,7 @@ last_used_write(const PendingUse *uses, int count, bool *done)
 		switch (row_access_lock(&rows->ra, LockWaitSkip))
 		{
 			case ROW_LOCKED:
-				if (last_used_is_due(row_access_get_timestamptz(&rows->ra, column, &last), last,
-									 use->at))
+				if (write_is_due(rows, use->at))
 					row_access_update(&rows->ra, 1, &column, &value, &isnull);
 				done[i] = true;
 				break;

@@ -40,15 +40,16 @@ SELECT objid::regclass AS member_relation
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'api_tokens')
  ORDER BY objid::regclass::text;
 
--- (PostgreSQL 17 and later also record the array type of a composite type
--- as a member; array types are left out so that every version prints the
--- same list.)
+-- (Newer releases also record the array type of a composite type, and the
+-- row type of a table, as members; both are left out so that every version
+-- prints the same list.)
 SELECT pg_describe_object(classid, objid, objsubid) AS member
   FROM pg_depend
  WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'api_tokens')
    AND NOT (classid = 'pg_type'::regclass
-            AND (SELECT typcategory FROM pg_type WHERE oid = objid) = 'A')
+            AND EXISTS (SELECT FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid
+                         WHERE t.oid = objid AND (t.typcategory = 'A' OR c.relkind = 'r')))
  ORDER BY 1;
 
 -- The functions' properties.
