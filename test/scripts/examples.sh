@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # The application examples, end to end, on one throwaway cluster:
 #
-# examples/fastapi: the Alembic migrations up, down and up again; pytest as
-# a least-privileged role whose every statement the server logs; the pages
-# in headless Chromium (playwright-core from npm) against the application
-# served by uvicorn; a signed secret-scanning report to that server; then
-# no plaintext token, nor its hash, in the server's or the application's log.
+# examples/fastapi: the Alembic migrations: up to 0002 (extension 1.0), a
+# token issued there, up to head (0003 updates the extension to 1.1), down
+# one, down to base and up again; pytest as a least-privileged role whose
+# every statement the server logs; the pages in headless Chromium
+# (playwright-core from npm) against the application served by uvicorn; a
+# signed secret-scanning report to that server; then no plaintext token, nor
+# its hash, in the server's or the application's log.
 # examples/node: node --test, then the demo script.
 #
 # Screenshots of every page go to the output directory it prints (a new
 # temporary directory, or $EXAMPLES_OUT_DIR).  EXAMPLES_UPDATE_SCREENSHOTS=1
-# also copies those of the user page, the new-token page and the admin page
-# to examples/fastapi/docs/, which the example's README shows.
+# also copies those of the user page, the new-token and replacement-token
+# pages and the admin page to examples/fastapi/docs/, which the example's
+# README shows.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
@@ -55,14 +58,54 @@ export ADMIN_DATABASE_URL DATABASE_URL SESSION_SECRET
 ADMIN_DATABASE_URL=$(url psycopg2 postgres) # migrations and bootstrap: they send no token
 DATABASE_URL=$(url asyncpg fastapi_app)     # the application: binds parameters on the server
 SESSION_SECRET=$($python -c 'import secrets; print(secrets.token_urlsafe(32))')
+extversion() { $psql -d fastapi_example -At -c "SELECT extversion FROM pg_extension WHERE extname = 'api_tokens'"; }
+# What the group role tokens_app may do, and the status of a token validated
+# as that role (through asyncpg: the token is a bound parameter, so never in
+# the server log).
+app_can() {
+	$psql -d fastapi_example -At -c "SELECT has_function_privilege('tokens_app', '$1', 'EXECUTE')"
+}
+validated_as_app() {
+	$python - "$1" <<-EOF
+	import asyncio, asyncpg, os, sys
+	async def main():
+	    conn = await asyncpg.connect(host=os.environ["PGHOST"], port=os.environ["PGPORT"],
+	                                 user="postgres", database="fastapi_example")
+	    await conn.execute("SET ROLE tokens_app")
+	    print(await conn.fetchval("SELECT status FROM api_token_validate(\$1)", sys.argv[1]))
+	    await conn.close()
+	asyncio.run(main())
+	EOF
+}
+migration_token=""
 (
 	cd examples/fastapi
+	# A database at revision 0002 (extension 1.0) with a token in it, moved
+	# to 1.1 by migration 0003, as a deployed one would be.
+	$python -m alembic upgrade 0002
+	[ "$(extversion)" = 1.0 ] || { echo "FAIL: 0001 installed version $(extversion), not 1.0" >&2; exit 1; }
+	printf '%s\n' "$($python -m app.bootstrap before-1.1@example.com --name "issued at 1.0" 2>/dev/null)" \
+		>"$out/migration-token.txt"
+	$python -m alembic upgrade head
+	token=$(cat "$out/migration-token.txt")
+	[ "$(extversion)" = 1.1 ] && [ "$(validated_as_app "$token")" = valid ] &&
+		[ "$(app_can 'api_token_rotate(uuid, interval, timestamptz)')" = t ] &&
+		[ "$(app_can 'api_token_successor(uuid)')" = t ] ||
+		{ echo "FAIL: after 0003: version $(extversion), token $(validated_as_app "$token")" >&2; exit 1; }
+	echo "ok: 0003 updated the extension to 1.1; a token issued at 1.0 still validates; rotate's grant carried over"
+	# The extension cannot go back to 1.0: downgrading 0003 only takes back its grants.
+	$python -m alembic downgrade 0002
+	[ "$(extversion)" = 1.1 ] && [ "$(validated_as_app "$token")" = valid ] &&
+		[ "$(app_can 'api_token_successor(uuid)')" = f ] &&
+		[ "$(app_can 'api_token_rotate(uuid, interval, timestamptz)')" = t ] ||
+		{ echo "FAIL: after downgrading 0003: version $(extversion), token $(validated_as_app "$token")" >&2; exit 1; }
+	echo "ok: downgrading 0003 left the extension at 1.1 and took back its grants"
 	$python -m alembic upgrade head
 	$python -m alembic downgrade base
 	left=$($psql -d fastapi_example -At -c "SELECT string_agg(relname, ' ') FROM pg_class
 		WHERE relnamespace = 'public'::regnamespace AND relname NOT LIKE 'alembic_version%'")
 	[ -z "$left" ] || { echo "FAIL: downgrade left: $left" >&2; exit 1; }
-	echo "ok: downgrade removed every table and index"
+	echo "ok: downgrade to base removed every table and index, the extension's own included"
 	$python -m alembic upgrade head
 )
 # The login role the API runs as: a member of the role the migrations grant
@@ -143,6 +186,7 @@ done
 echo "== fastapi: a signed secret-scanning report to the server"
 report_token=$($python -m app.bootstrap scanned@example.com --name leaked 2>/dev/null)
 echo "$report_token" >>"$out/tokens-seen.txt"
+cat "$out/migration-token.txt" >>"$out/tokens-seen.txt"
 $python - "$base" "$out" "$report_token" <<'EOF'
 import base64, json, sys, urllib.error, urllib.request
 from cryptography.hazmat.primitives import hashes, serialization
@@ -199,7 +243,7 @@ done
 echo "ok: none of the $seen tokens seen, nor their hashes, in the server log ($(grep -c . "$server_log") lines) or the application's ($(grep -c . "$out/uvicorn.log") lines)"
 
 if [ "${EXAMPLES_UPDATE_SCREENSHOTS:-}" = 1 ]; then
-	cp "$out/tokens.png" "$out/token-created.png" "$out/admin.png" examples/fastapi/docs/
+	cp "$out/tokens.png" "$out/token-created.png" "$out/token-rotated.png" "$out/admin.png" examples/fastapi/docs/
 	echo "copied the screenshots to examples/fastapi/docs/"
 fi
 

@@ -8,7 +8,7 @@ body being parsed (and the body is never echoed back in an error).
 """
 import json
 import logging
-from typing import List, Type, TypeVar
+from typing import List, Optional, Type, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, Security, status
@@ -18,9 +18,9 @@ from pydantic import BaseModel, ValidationError
 from . import tokens
 from .auth import Principal, authenticate
 from .db import get_engine
-from .rules import MAX_GRACE_SECONDS
+from .rules import MAX_GRACE_SECONDS, MAX_LIFETIME_SECONDS
 from .schemas import TokenCreate, TokenCreated, TokenOut
-from .tokens import Authority, Issued, database_errors
+from .tokens import AlreadyRotated, Authority, Issued, database_errors
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -82,7 +82,8 @@ async def list_tokens(
         rows = await tokens.list_for_user(conn, caller.user_id)
     return [TokenOut(id=r.id, name=r.name, prefix=r.prefix, scopes=r.scopes or [],
                      expires_at=r.expires_at, last_used_at=r.last_used_at,
-                     is_active=r.is_active, created_at=r.created_at, status=r.status)
+                     is_active=r.is_active, created_at=r.created_at, status=r.status,
+                     successor_id=r.successor_id, grace_ends_at=r.grace_ends_at)
             for r in rows]
 
 
@@ -93,21 +94,33 @@ async def revoke_token(
     caller: Principal = Security(authenticate, scopes=["tokens:write"]),
 ):
     async with database_errors(), get_engine(request).begin() as conn:
-        was_active = await tokens.revoke_own(conn, caller.user_id, token_id)
+        was_active = await tokens.revoke_own(conn, Authority.of_token(caller), token_id)
     if was_active:  # revoking again is harmless: still 204
         log.info("token %s revoked by token %s", token_id, caller.token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/tokens/{token_id}/rotate", status_code=status.HTTP_201_CREATED, response_model=TokenCreated)
+@router.post("/tokens/{token_id}/rotate", status_code=status.HTTP_201_CREATED, response_model=TokenCreated,
+             responses={status.HTTP_409_CONFLICT: {"description": "the token is not active, or was already "
+                                                   "rotated (then successor_id names its successor)"}})
 async def rotate_token(
     token_id: UUID,
     request: Request,
     grace_seconds: int = Query(0, ge=0, le=MAX_GRACE_SECONDS,
                                description="how long the old token keeps working"),
+    expires_in_seconds: Optional[int] = Query(
+        None, ge=1, le=MAX_LIFETIME_SECONDS,
+        description="the successor's lifetime, at most the calling token's; omitted: the old token's expiry"),
     caller: Principal = Security(authenticate, scopes=["tokens:write"]),
 ):
-    async with database_errors(), get_engine(request).begin() as conn:
-        rotated = await tokens.rotate(conn, Authority.of_token(caller), token_id, grace_seconds)
+    try:
+        async with database_errors(), get_engine(request).begin() as conn:
+            rotated = await tokens.rotate(conn, Authority.of_token(caller), token_id, grace_seconds,
+                                          expires_in_seconds)
+    except AlreadyRotated as e:
+        # The token is the caller's (ownership was checked first), and so is
+        # its successor: naming it tells the caller nothing new.
+        return JSONResponse({"detail": e.detail, "successor_id": str(e.successor_id)},
+                            status_code=e.status_code)
     log.info("token %s rotated to %s by token %s", token_id, rotated.successor.id, caller.token_id)
     return token_response(rotated.successor)

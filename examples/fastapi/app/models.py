@@ -5,6 +5,12 @@ indexes included), so Alembic autogenerate finds nothing to change.
 The application never inserts into or updates api_tokens itself: tokens are
 created, revoked and rotated through the extension's functions
 (app/tokens.py), and its database role cannot even read token_hash.
+
+Version 1.1 of the extension adds tables of its own (members of the
+extension, created by ALTER EXTENSION ... UPDATE and dropped with it):
+api_token_rotations, which listings read, and api_token_events.  No
+migration creates or alters them, so they are described apart from Base, in
+EXTENSION_METADATA, and autogenerate leaves them out (include_name).
 """
 from sqlalchemy import (
     Boolean,
@@ -12,8 +18,10 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    MetaData,
     PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -68,3 +76,30 @@ class ApiToken(Base):
     created_at = Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
 
     user = relationship(User, back_populates="tokens")
+
+
+# ------------------------------------------------- the extension's tables
+
+EXTENSION_METADATA = MetaData()
+
+# One row per rotation (api_token_rotate): a token has at most one
+# successor.  A rotated-out token works until grace_ends_at (equal to
+# rotated_at for a rotation without grace).  Read-only for the application.
+api_token_rotations = Table(
+    "api_token_rotations",
+    EXTENSION_METADATA,
+    Column("predecessor_id", UUID(as_uuid=True), primary_key=True),
+    Column("successor_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("rotated_at", DateTime(timezone=True), nullable=False),
+    Column("grace_ends_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every table of the extension, whether the application reads it or not
+# (tests/test_migrations.py checks this list against the database).
+EXTENSION_TABLES = frozenset({"api_token_rotations", "api_token_events"})
+
+
+def include_name(name, type_, parent_names) -> bool:
+    """Alembic's include_name hook: autogenerate compares every table but
+    the extension's own."""
+    return not (type_ == "table" and name in EXTENSION_TABLES)

@@ -13,6 +13,10 @@ SCOPES: Dict[str, str] = {
     "tokens:write": "Create, rotate and revoke your tokens",
 }
 
+# Scopes that only read.  A token rotated out but still in its grace period
+# may use a route that requires none but these (app/auth.py).
+READ_ONLY_SCOPES = frozenset({"tokens:read"})
+
 NAME_MAX_CHARS = 100  # api_tokens.name is varchar(100)
 SCOPE_MAX_CHARS = 50  # api_tokens.scopes is varchar(50)[]
 # At most this many scopes per token.  The extension refuses more than 256

@@ -4,10 +4,11 @@ GitHub posts the tokens of ours it found in public places as a JSON array
 of {"token", "type", "url", "source"}, signed: Github-Public-Key-Identifier
 names one of GitHub's public keys, Github-Public-Key-Signature is the
 base64 of an ASN.1 DER ECDSA signature (P-256, SHA-256) of the raw body.
-We verify it, revoke the tokens with api_token_revoke_leaked, and answer
-for each one [{"token_hash", "token_type", "label"}], where label is
-true_positive if the token is one of ours (well-formed and found by its
-hash, whatever its state) and false_positive otherwise.
+We verify it, revoke the tokens with api_token_revoke_leaked (the events
+name the actor "secret-scanning"), and answer for each one
+[{"token_hash", "token_type", "label"}], where label is true_positive if
+the token is one of ours (well-formed and found by its hash, whatever its
+state, rotated out included) and false_positive otherwise.
 
 The public keys come from the file named by SECRET_SCANNING_KEYS_FILE, in
 the format GitHub publishes them at /meta/public_keys/secret_scanning:
@@ -129,7 +130,7 @@ async def report_leaked_tokens(request: Request, keys: PublicKeys = Depends(publ
 
     candidates = list(dict.fromkeys(e.token for e in entries if _plausible(e.token)))
     async with database_errors(), get_engine(request).begin() as conn:
-        check = await tokens.revoke_leaked(conn, candidates)
+        check = await tokens.revoke_leaked(conn, tokens.SECRET_SCANNING_ACTOR, candidates)
     known = {t for t, ours in zip(candidates, check.known) if ours}
     # Counts only: a log line never holds a token or a hash.
     log.info("secret scanning report: %d entries, %d of ours, %d revoked now",

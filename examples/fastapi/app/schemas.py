@@ -50,4 +50,8 @@ class TokenOut(BaseModel):
     last_used_at: Optional[datetime]
     is_active: bool
     created_at: datetime
-    status: str  # active, expired or revoked
+    status: str  # active, expired, revoked or rotated (app/tokens.py, STATE)
+    # For a rotated-out token: the token that replaced it, and when it
+    # stopped working or, still in its grace period, will.  Else null.
+    successor_id: Optional[UUID]
+    grace_ends_at: Optional[datetime]

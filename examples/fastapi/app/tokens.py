@@ -8,10 +8,14 @@ from gaining through a new token more than it has are here:
   any of the application's scopes for up to MAX_LIFETIME_SECONDS; or a
   bearer token, whose tokens may have at most its own scopes and may not
   outlive it;
-- a rotation's successor has the scopes and expiry of the rotated token,
-  so rotating a token that out-scopes or outlives the caller is refused;
+- a rotation's successor has the scopes of the rotated token, and its
+  expiry unless given a new one: rotating a token that out-scopes the
+  caller is refused, and so is keeping the expiry of one that outlives it
+  (a new expiry is checked as a new token's lifetime is);
 - a token is acted on only by its owner: another user's token and an
-  unknown id get the same 404.
+  unknown id get the same 404;
+- every transaction that creates, rotates or revokes says who acts
+  (api_tokens.actor, recorded by the extension in api_token_events).
 
 Database errors the caller can cause are turned into HTTP answers in one
 place, database_errors().
@@ -24,15 +28,15 @@ from typing import AsyncIterator, FrozenSet, List, Optional, Sequence
 from uuid import UUID
 
 from fastapi import HTTPException, status
-from sqlalchemy import case, func, literal_column, not_, null, select, text
+from sqlalchemy import and_, case, func, literal_column, not_, null, or_, select, text
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
-from .auth import Principal, UUID_TYPE, rule_for
+from .auth import ROTATED_OUT_DETAIL, Principal, UUID_TYPE, rule_for
 from .db import sqlstate
-from .models import ApiToken, User
+from .models import ApiToken, User, api_token_rotations
 from .rules import MAX_LIFETIME_SECONDS
 
 NOT_FOUND = "no such token"
@@ -47,11 +51,38 @@ class Authority:
 
     @classmethod
     def of_token(cls, principal: Principal) -> "Authority":
+        # authenticate() refuses a rotated-out token any route that does
+        # more than read; this is the backstop, where tokens are acted on.
+        if principal.rotated_out:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, ROTATED_OUT_DETAIL)
         return cls(principal.user_id, principal.token_id, principal.scopes)
 
     @classmethod
     def of_user(cls, user_id: UUID) -> "Authority":
         return cls(user_id)
+
+    @property
+    def actor(self) -> str:
+        """What api_token_events records as the actor."""
+        if self.token_id is None:
+            return f"user:{self.user_id}"
+        return f"user:{self.user_id} token:{self.token_id}"
+
+
+def admin_actor(admin_id: UUID) -> str:
+    return f"admin:{admin_id}"
+
+
+SECRET_SCANNING_ACTOR = "secret-scanning"
+
+# SET LOCAL api_tokens.actor, with the value bound as a parameter (SET
+# takes none): until the end of the transaction, every event the extension
+# records names the actor, beside the database role (db_user).
+SET_ACTOR = text("SELECT set_config('api_tokens.actor', :actor, true)")
+
+
+async def act_as(conn: AsyncConnection, actor: str) -> None:
+    await conn.execute(SET_ACTOR, {"actor": actor})
 
 
 @dataclass(frozen=True)
@@ -68,6 +99,16 @@ class Rotated:
     old_stops_at: datetime  # now, or the end of the grace period
 
 
+class AlreadyRotated(HTTPException):
+    """409: the token already has a successor; a token is rotated once.
+    Raised only after the ownership check, so successor_id (a token of the
+    same user) is the caller's to know."""
+
+    def __init__(self, successor_id: UUID) -> None:
+        super().__init__(status.HTTP_409_CONFLICT, "token was already rotated; rotate its successor instead")
+        self.successor_id = successor_id
+
+
 @dataclass(frozen=True)
 class LeakCheck:
     revoked: int  # how many were active until now
@@ -78,7 +119,7 @@ class LeakCheck:
 # by input or by racing another request; anything else is a bug and a 500.
 _ANSWERS = {
     "P0002": (status.HTTP_404_NOT_FOUND, NOT_FOUND),  # deleted (pruned) since the ownership check
-    "55000": (status.HTTP_409_CONFLICT, "token is not active"),  # revoked or expired
+    "55000": (status.HTTP_409_CONFLICT, "token is not active"),  # revoked or expired (rotate() tells "already rotated")
     "40001": (status.HTTP_409_CONFLICT, "token is not active"),  # a concurrent rotation or revocation won
     "54000": (status.HTTP_422_UNPROCESSABLE_ENTITY, "too many scopes"),
     "22001": (status.HTTP_422_UNPROCESSABLE_ENTITY, "name or scope too long"),
@@ -117,12 +158,27 @@ def _shown(column):
     return case((column.is_(None), null()), else_=func.greatest(func.least(column, _LATEST), _EARLIEST))
 
 
-# What a list shows as the token's state, from the database's clock.
+# The rotation that replaced a token (if it was rotated out), and the one
+# that made it (if it is a successor).
+_OUT = api_token_rotations.alias("rotated_out")
+_IN = api_token_rotations.alias("rotated_in")
+_ROTATED_OUT = _OUT.c.predecessor_id.is_not(None)
+
+# What a list shows as the token's state, from the database's clock.  A
+# rotated-out token is "rotated", whether still in its grace period (the
+# extension keeps it active until then, with expires_at set to the end of
+# the grace period) or not; one revoked during its grace period is
+# "revoked" (is_active is false only after a rotation without grace, or a
+# revocation).
 STATE = case(
+    (and_(_ROTATED_OUT, ApiToken.is_active), "rotated"),
+    (and_(_ROTATED_OUT, _OUT.c.grace_ends_at <= _OUT.c.rotated_at), "rotated"),
     (not_(ApiToken.is_active), "revoked"),
     (ApiToken.expires_at <= func.now(), "expired"),
     else_="active",
 )
+# Rotated out and still working: "rotated (grace until ...)".
+IN_GRACE = and_(_ROTATED_OUT, ApiToken.is_active, ApiToken.expires_at > func.now())
 
 
 def _listing(*extra) -> Select:
@@ -131,8 +187,12 @@ def _listing(*extra) -> Select:
         ApiToken.id, ApiToken.user_id, ApiToken.name, ApiToken.token_prefix.label("prefix"),
         ApiToken.scopes, _shown(ApiToken.expires_at).label("expires_at"),
         _shown(ApiToken.last_used_at).label("last_used_at"), ApiToken.is_active,
-        _shown(ApiToken.created_at).label("created_at"), STATE.label("status"), *extra,
-    )
+        _shown(ApiToken.created_at).label("created_at"), STATE.label("status"),
+        _OUT.c.successor_id, _shown(_OUT.c.grace_ends_at).label("grace_ends_at"),
+        func.coalesce(IN_GRACE, False).label("in_grace"),
+        or_(_ROTATED_OUT, _IN.c.predecessor_id.is_not(None)).label("in_lineage"), *extra,
+    ).select_from(ApiToken).outerjoin(_OUT, _OUT.c.predecessor_id == ApiToken.id) \
+        .outerjoin(_IN, _IN.c.successor_id == ApiToken.id)
 
 
 async def list_for_user(conn: AsyncConnection, user_id: UUID) -> List[Row]:
@@ -204,6 +264,7 @@ async def create(conn: AsyncConnection, who: Authority, name: str, scopes: Seque
     if who.scopes is not None and not set(scopes) <= who.scopes:
         raise _forbidden("a token cannot grant scopes its creator lacks")
     ttl = await _lifetime(conn, who, expires_in_seconds)
+    await act_as(conn, who.actor)
     row = (await conn.execute(CREATE, {"user_id": who.user_id, "name": name,
                                        "scopes": list(scopes), "ttl": ttl})).one()
     return Issued(row.token_id, row.token, row.expires_at)
@@ -211,24 +272,29 @@ async def create(conn: AsyncConnection, who: Authority, name: str, scopes: Seque
 
 # -------------------------------------------------------------- rotation
 
-# Owner, and whether the token to rotate stays within the caller's scopes
-# and lifetime (its successor gets its scopes and expiry).
+# Owner, whether the token to rotate stays within the caller's scopes and
+# lifetime (its successor gets its scopes, and its expiry unless given
+# one), and its successor if it was already rotated.
 ROTATION_CHECK = text(
     "SELECT t.user_id,"
     "       coalesce(CAST(t.scopes AS text[]), '{}') <@ CAST(:caller_scopes AS text[]) AS within_scopes,"
     "       c.id IS NOT NULL AS caller_found,"
     "       (c.expires_at IS NULL OR (t.expires_at IS NOT NULL AND t.expires_at <= c.expires_at))"
-    "           AS within_lifetime"
+    "           AS within_lifetime,"
+    "       extract(epoch FROM t.expires_at) - extract(epoch FROM now()) AS remaining,"
+    "       api_token_successor(t.id) AS successor_id"
     "  FROM api_tokens t LEFT JOIN api_tokens c ON c.id = :caller_token_id"
     " WHERE t.id = :token_id"
-).columns(user_id=UUID_TYPE)
+).columns(user_id=UUID_TYPE, successor_id=UUID_TYPE)
 
-# The one call of api_token_rotate.  Version 1.1 of the extension adds a
-# third argument, the successor's expires_at: pass it here, and check it in
-# rotate() as create() checks its lifetime.
+# The one call of api_token_rotate.  A NULL ttl makes a NULL expires_at:
+# the successor keeps the old token's expiry.
 ROTATE = text(
-    "SELECT token_id, token FROM api_token_rotate(:token_id, make_interval(secs => :grace))"
+    "SELECT token_id, token FROM api_token_rotate(:token_id, make_interval(secs => :grace),"
+    "                                             now() + make_interval(secs => :ttl))"
 ).columns(token_id=UUID_TYPE)
+
+SUCCESSOR = text("SELECT api_token_successor(:id) AS successor_id").columns(successor_id=UUID_TYPE)
 
 # For the page that shows the successor: its expiry, and when the old token
 # stops (now, or at the end of the grace period, never after its expiry).
@@ -240,7 +306,13 @@ AFTER_ROTATION = text(
     "  FROM api_tokens t, api_tokens o WHERE t.id = :new_id AND o.id = :old_id")
 
 
-async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_seconds: int) -> Rotated:
+async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_seconds: int,
+                 expires_in_seconds: Optional[int] = None) -> Rotated:
+    """expires_in_seconds: the successor's lifetime, checked as create()
+    checks a new token's; None keeps the old token's expiry.  Answers, in
+    this order: 404 (not the caller's), 401, 403 (scopes, lifetime), 422
+    (a new token expiring before the old one stops), and 409
+    AlreadyRotated, which names the successor: the caller owns it."""
     check = (await conn.execute(ROTATION_CHECK, {
         "token_id": token_id, "caller_token_id": who.token_id,
         "caller_scopes": sorted(who.scopes) if who.scopes is not None else None,
@@ -253,9 +325,31 @@ async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_se
                                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         if not check.within_scopes:
             raise _forbidden("cannot rotate a token that has scopes the calling token lacks")
-        if not check.within_lifetime:
+        if expires_in_seconds is None and not check.within_lifetime:
             raise _forbidden("cannot rotate a token that outlives the calling token")
-    row = (await conn.execute(ROTATE, {"token_id": token_id, "grace": grace_seconds})).one()
+    ttl = None if expires_in_seconds is None else await _lifetime(conn, who, expires_in_seconds)
+    # The extension would let the new token expire before the old one stops
+    # (at the end of the grace period, or at its own expiry if sooner).
+    old_stops_in = grace_seconds if check.remaining is None else min(grace_seconds, check.remaining)
+    if ttl is not None and ttl < old_stops_in:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            "the new token would expire before the old one stops working")
+    if check.successor_id is not None:
+        raise AlreadyRotated(check.successor_id)
+    await act_as(conn, who.actor)
+    try:
+        # In a savepoint: if a concurrent rotation won since the check, the
+        # extension refuses this one (55000, or 40001), and the transaction
+        # can still tell which by looking up the successor.
+        async with conn.begin_nested():
+            row = (await conn.execute(ROTATE, {"token_id": token_id, "grace": grace_seconds,
+                                               "ttl": ttl})).one()
+    except DBAPIError as error:
+        if sqlstate(error) in ("55000", "40001"):
+            successor = (await conn.execute(SUCCESSOR, {"id": token_id})).scalar_one()
+            if successor is not None:
+                raise AlreadyRotated(successor) from None
+        raise
     after = (await conn.execute(AFTER_ROTATION, {"new_id": row.token_id, "old_id": token_id})).one()
     return Rotated(Issued(row.token_id, row.token, after.expires_at), token_id, after.old_stops_at)
 
@@ -266,38 +360,58 @@ OWNER = text("SELECT user_id FROM api_tokens WHERE id = :id").columns(user_id=UU
 REVOKE = text("SELECT api_token_revoke(:token_id)")
 REVOKE_USER = text("SELECT api_token_revoke_user(:user_id)")
 REVOKE_LEAKED = text("SELECT api_token_revoke_leaked(CAST(:tokens AS text[]))")
+REVOKE_FAMILY = text("SELECT api_token_revoke_family(:token_id)")
 # After api_token_revoke_leaked in the same transaction, every known token
-# is inactive, so validating it records no use.
+# is inactive; and the transaction is made read-only first (READ_ONLY), so
+# that validating them is a lookup, not a use: api_token_validate records
+# nothing at the commit of a read-only transaction, neither a use nor (since
+# 1.1) the reuse of a rotated-out token, which the extension would log as
+# an attack and, with api_tokens.rotated_reuse = revoke_family, answer by
+# revoking the token's successors.
+READ_ONLY = text("SET TRANSACTION READ ONLY")
 LEAKED_STATUSES = text(
     "SELECT v.status FROM unnest(CAST(:tokens AS text[])) WITH ORDINALITY AS u(token, n)"
     " CROSS JOIN LATERAL api_token_validate(u.token) AS v ORDER BY u.n")
 
 
-async def revoke_own(conn: AsyncConnection, user_id: UUID, token_id: UUID) -> bool:
-    """404 unless the token belongs to user_id: api_token_revoke acts on any
-    token id it is given.  A token never changes owner, so checking first
-    and acting next is safe.  True if the token was active."""
+async def revoke_own(conn: AsyncConnection, who: Authority, token_id: UUID) -> bool:
+    """404 unless the token belongs to the caller: api_token_revoke acts on
+    any token id it is given.  A token never changes owner, so checking
+    first and acting next is safe.  True if the token was active."""
     owner = (await conn.execute(OWNER, {"id": token_id})).scalar_one_or_none()
-    if owner != user_id:
+    if owner != who.user_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    await act_as(conn, who.actor)
     return (await conn.execute(REVOKE, {"token_id": token_id})).scalar_one()
 
 
-async def revoke_any(conn: AsyncConnection, token_id: UUID) -> bool:
+async def revoke_any(conn: AsyncConnection, actor: str, token_id: UUID) -> bool:
     """For administrators."""
+    await act_as(conn, actor)
     return (await conn.execute(REVOKE, {"token_id": token_id})).scalar_one()
 
 
-async def revoke_user(conn: AsyncConnection, user_id: UUID) -> int:
+async def revoke_family(conn: AsyncConnection, actor: str, token_id: UUID) -> int:
+    """For administrators: every active token of the token's lineage, its
+    predecessors and successors (a leaked token, rotated or not, and
+    whatever replaced it).  Returns how many."""
+    await act_as(conn, actor)
+    return (await conn.execute(REVOKE_FAMILY, {"token_id": token_id})).scalar_one()
+
+
+async def revoke_user(conn: AsyncConnection, actor: str, user_id: UUID) -> int:
     """For administrators: every active token of the user."""
+    await act_as(conn, actor)
     return (await conn.execute(REVOKE_USER, {"user_id": user_id})).scalar_one()
 
 
-async def revoke_leaked(conn: AsyncConnection, tokens: Sequence[str]) -> LeakCheck:
+async def revoke_leaked(conn: AsyncConnection, actor: str, tokens: Sequence[str]) -> LeakCheck:
     """Revokes the tokens (given in plaintext) that are ours, and says which
     were: found by their hash, whatever their state."""
     if not tokens:
         return LeakCheck(0, [])
+    await act_as(conn, actor)
     revoked = (await conn.execute(REVOKE_LEAKED, {"tokens": list(tokens)})).scalar_one()
+    await conn.execute(READ_ONLY)  # possible after writes; they still commit
     statuses = (await conn.execute(LEAKED_STATUSES, {"tokens": list(tokens)})).scalars().all()
     return LeakCheck(revoked, [rule_for(s).known for s in statuses])

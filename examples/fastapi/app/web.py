@@ -12,6 +12,9 @@ page.  Server-rendered Jinja2 templates and one small script, no build step.
   its creation or rotation, sent with Cache-Control: no-store.  Tokens never
   go in a URL (every form that takes one posts it), the session, or a log
   line.
+- What a user does on their page is recorded by the extension as the actor
+  user:<id>, what an administrator does on the admin page as admin:<id>
+  (app/tokens.py, act_as).
 """
 import hmac
 import logging
@@ -34,7 +37,7 @@ from . import tokens
 from .db import get_engine
 from .passwords import MAX_PASSWORD_CHARS, verify_password
 from .rules import DAY, MAX_LIFETIME_SECONDS, SCOPES, clean_name
-from .tokens import Authority, Issued, database_errors
+from .tokens import AlreadyRotated, Authority, Issued, admin_actor, database_errors
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -182,9 +185,15 @@ def _field(form: FormData, name: str, max_chars: int = 1000) -> str:
 
 def _choice(form: FormData, name: str, allowed: List[int]) -> int:
     value = _field(form, name, 20)
-    if not value.isdigit() or int(value) not in allowed:
+    # ASCII digits only: int() also reads other scripts' digits ("٧" is 7).
+    if not (value.isascii() and value.isdigit()) or int(value) not in allowed:
         raise PageError(status.HTTP_400_BAD_REQUEST, f"Invalid choice for {name}.")
     return int(value)
+
+
+def _optional_choice(form: FormData, name: str, allowed: List[int]) -> Optional[int]:
+    """As _choice; an empty or missing field is None."""
+    return None if _field(form, name, 20) == "" else _choice(form, name, allowed)
 
 
 # ------------------------------------------------------------------ login
@@ -291,7 +300,7 @@ async def revoke_token(token_id: str, request: Request) -> Response:
     tid = _uuid(token_id)
     try:
         async with database_errors(), get_engine(request).begin() as conn:
-            was_active = await tokens.revoke_own(conn, user.id, tid)
+            was_active = await tokens.revoke_own(conn, Authority.of_user(user.id), tid)
     except HTTPException as e:
         raise PageError(e.status_code, "No such token.") from None
     log.info("token %s revoked on the settings page by user %s", tid, user.id)
@@ -305,10 +314,20 @@ async def rotate_token(token_id: str, request: Request) -> Response:
     form = await checked_form(request)
     tid = _uuid(token_id)
     grace = _choice(form, "grace_seconds", [g for g, _ in GRACE_CHOICES])
+    # Empty: the new token keeps the old one's expiry.
+    days = _optional_choice(form, "expires_days", EXPIRY_DAYS)
     try:
         async with database_errors(), get_engine(request).begin() as conn:
-            rotated = await tokens.rotate(conn, Authority.of_user(user.id), tid, grace)
+            rotated = await tokens.rotate(conn, Authority.of_user(user.id), tid, grace,
+                                          None if days is None else days * DAY)
             listed = {r.id: r for r in await tokens.list_for_user(conn, user.id)}
+    except AlreadyRotated as e:
+        # The user's own token, and so its successor: name it.
+        async with get_engine(request).begin() as conn:
+            successor = {r.id: r for r in await tokens.list_for_user(conn, user.id)}.get(e.successor_id)
+        raise PageError(e.status_code, "That token was already rotated" + (
+            f": its replacement is “{successor.name}” ({successor.prefix}…). Rotate that one instead."
+            if successor else ".")) from None
     except HTTPException as e:
         raise PageError(e.status_code, "That token cannot be rotated: it is revoked, expired or gone."
                         if e.status_code == status.HTTP_409_CONFLICT else "No such token.") from None
@@ -359,9 +378,26 @@ async def admin_revoke(token_id: str, request: Request) -> Response:
     form = await checked_form(request)
     tid = _uuid(token_id)
     async with get_engine(request).begin() as conn:
-        was_active = await tokens.revoke_any(conn, tid)
+        was_active = await tokens.revoke_any(conn, admin_actor(admin.id), tid)
     log.info("token %s revoked by administrator %s", tid, admin.id)
     _notice(request, "Token revoked." if was_active else "That token was not active.")
+    return _redirect(_admin_url(_admin_filters(form)))
+
+
+@router.post("/admin/tokens/{token_id}/revoke-family", include_in_schema=False)
+async def admin_revoke_family(token_id: str, request: Request) -> Response:
+    """Every active token of the lineage: for a leaked token that was
+    rotated, whoever holds it may also hold (or have made) its successors."""
+    admin = await require_admin(request)
+    form = await checked_form(request)
+    tid = _uuid(token_id)
+    try:
+        async with database_errors(), get_engine(request).begin() as conn:
+            count = await tokens.revoke_family(conn, admin_actor(admin.id), tid)
+    except HTTPException as e:  # 40001 cannot happen in READ COMMITTED; be safe anyway
+        raise PageError(e.status_code, "Could not revoke the token's family; try again.") from None
+    log.info("%d tokens of the family of token %s revoked by administrator %s", count, tid, admin.id)
+    _notice(request, f"{count} active token{'s' if count != 1 else ''} of the family revoked.")
     return _redirect(_admin_url(_admin_filters(form)))
 
 
@@ -372,7 +408,7 @@ async def admin_revoke_user(user_id: str, request: Request) -> Response:
     uid = _uuid(user_id)
     try:
         async with database_errors(), get_engine(request).begin() as conn:
-            count = await tokens.revoke_user(conn, uid)
+            count = await tokens.revoke_user(conn, admin_actor(admin.id), uid)
     except HTTPException as e:  # 40001 cannot happen in READ COMMITTED; be safe anyway
         raise PageError(e.status_code, "Could not revoke the user's tokens; try again.") from None
     log.info("%d tokens of user %s revoked by administrator %s", count, uid, admin.id)
@@ -391,7 +427,7 @@ async def admin_leaked(request: Request) -> Response:
     # sent as text if it holds a NUL).
     candidates = [t for t in pasted if t.isascii() and t.isprintable() and len(t) <= 64]
     async with get_engine(request).begin() as conn:
-        check = await tokens.revoke_leaked(conn, candidates)
+        check = await tokens.revoke_leaked(conn, admin_actor(admin.id), candidates)
     ours = sum(check.known)
     log.info("leaked tokens pasted by administrator %s: %d given, %d of ours, %d revoked now",
              admin.id, len(pasted), ours, check.revoked)

@@ -47,6 +47,22 @@ async function api(token) {
   return { status: response.status, body: response.status === 200 ? await response.json() : null };
 }
 
+// Status of POST /tokens (tokens:write) with a bearer token; nothing is
+// created unless it is 201, and then the token is recorded as seen.
+async function apiCreate(token) {
+  const response = await fetch(`${BASE}/tokens`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'from the API', scopes: ['tokens:read'], expires_in_seconds: 600 }),
+  });
+  if (response.status === 201) seen.add((await response.json()).token);
+  return response.status;
+}
+
+const DAY = 24 * 3600 * 1000;
+// A date as the pages show it, "YYYY-MM-DD HH:MM" in UTC.
+const shown = (text) => new Date(`${text.replace(' ', 'T').replace(' UTC', '')}:00Z`);
+
 // Submits a form by clicking its button, accepting the confirmation dialog;
 // returns the response of the navigation.
 async function submit(button) {
@@ -143,10 +159,17 @@ test('the list shows the prefix and dates, never the token', async () => {
   assert.match(await row(deployToken).locator('td.when').nth(1).textContent(), /^\d{4}-\d\d-\d\d \d\d:\d\d$/);
 });
 
-async function assertRow(token, name, status) {
+// The row of a token: its name and status, and for a token rotated out in
+// its grace period, "rotated (grace until ...)".
+async function assertRow(token, name, status, { inGrace = false } = {}) {
   const r = row(token);
   assert.equal(await r.locator('td.name').textContent(), name);
   assert.equal(await r.locator('.status').textContent(), status);
+  if (inGrace) {
+    assert.match((await r.locator('.status').locator('xpath=..').textContent()).trim(),
+      /^rotated \(grace until \d{4}-\d\d-\d\d \d\d:\d\d\)$/);
+  }
+  assert.equal(await r.locator('.grace').count(), inGrace ? 1 : 0);
 }
 
 test('revoke in the page, and the API refuses the token', async () => {
@@ -158,24 +181,66 @@ test('revoke in the page, and the API refuses the token', async () => {
   assert.match(await page.textContent('.notice'), /Token revoked/);
   await assertRow(laptop, 'old laptop', 'revoked');
   assert.equal((await api(laptop)).status, 401);
-  await shot('tokens');
 });
 
-let rotated;
-test('rotate with a grace period: both work until it ends', async () => {
-  const old = await createToken('staging', ['tokens:read'], 7);
+// Rotates a token on the user page; returns the replacement's plaintext.
+async function rotate(old, { grace, days }) {
   await page.goto(`${BASE}/settings/tokens`);
-  await row(old).locator('select[name=grace_seconds]').selectOption('3600');
+  await row(old).locator('details.rotate summary').click(); // Rotate…: the choices
+  await row(old).locator('select[name=grace_seconds]').selectOption(String(grace));
+  await row(old).locator('select[name=expires_days]').selectOption(days ? String(days) : '');
   const response = await submit(row(old).locator('form.rotate button'));
   assert.equal(response.status(), 200);
   assert.equal((await response.allHeaders())['cache-control'], 'no-store');
   assert.equal(await page.textContent('h1'), 'Your replacement token');
-  rotated = await page.inputValue('#new-token');
-  seen.add(rotated);
-  assert.notEqual(rotated, old);
-  assert.match(await page.textContent('dl.facts'), /stops working \d{4}-\d\d-\d\d/);
-  assert.equal((await api(old)).status, 200);
+  const token = await page.inputValue('#new-token');
+  assert.match(token, /^pat_[0-9A-Za-z]{36}$/);
+  seen.add(token);
+  assert.notEqual(token, old);
+  return token;
+}
+
+let staging, rotated;
+test('rotate with a grace period and a new expiry: both work, the old one only reads, until it ends', async () => {
+  staging = await createToken('staging', ['tokens:read', 'tokens:write'], 7);
+  const started = Date.now();
+  rotated = await rotate(staging, { grace: 3600, days: 90 });
+  const facts = await page.textContent('dl.facts');
+  const [, expires] = facts.match(/Expires\s*(\d{4}-\d\d-\d\d \d\d:\d\d UTC)/);
+  const [, stops] = facts.match(/stops working (\d{4}-\d\d-\d\d \d\d:\d\d UTC)/);
+  // 90 days from now (not the old token's 7), and the old one in an hour.
+  assert.ok(Math.abs(shown(expires) - started - 90 * DAY) < 2 * 60000, expires);
+  assert.ok(Math.abs(shown(stops) - started - 3600000) < 2 * 60000, stops);
+  await shot('token-rotated');
+
+  assert.equal((await api(staging)).status, 200);
   assert.equal((await api(rotated)).status, 200);
+  // In its grace period, the old token may read, and nothing more.
+  assert.equal(await apiCreate(staging), 403);
+  assert.equal(await apiCreate(rotated), 201);
+});
+
+test('the list shows rotated tokens, and until when one in its grace period works', async () => {
+  // And one rotated at once, keeping its expiry: the old one stops now.
+  const nightly = await createToken('nightly backup', ['tokens:read'], 30);
+  const replacement = await rotate(nightly, { grace: 0 });
+  assert.equal((await api(nightly)).status, 401);
+
+  await page.goto(`${BASE}/settings/tokens`);
+  await assertRow(staging, 'staging', 'rotated', { inGrace: true });
+  await assertRow(rotated, 'staging', 'active');
+  await assertRow(nightly, 'nightly backup', 'rotated');
+  await assertRow(replacement, 'nightly backup', 'active');
+  // A token is rotated once; one in its grace period may still be revoked early.
+  assert.equal(await row(staging).locator('details.rotate').count(), 0);
+  assert.equal(await row(staging).locator('form.revoke').count(), 1);
+  assert.equal(await row(nightly).locator('form').count(), 0);
+  // The replacement kept the expiry of the token it replaced.
+  assert.equal(await row(replacement).locator('td.when').nth(2).textContent(),
+    await row(nightly).locator('td.when').nth(2).textContent());
+  // The choices of a rotation, open for the screenshot.
+  await row(deployToken).locator('details.rotate summary').click();
+  await shot('tokens');
 });
 
 test('a forged form is refused (CSRF), in the page and from another origin', async () => {
@@ -219,7 +284,7 @@ test('the admin page is for administrators only', async () => {
   assert.equal(await page.locator('nav a[href="/admin/tokens"]').count(), 0);
 });
 
-test('admin: search by prefix, revoke pasted leaked tokens, revoke all of a user', async () => {
+test('admin: search by prefix, revoke pasted leaked tokens, a family, all of a user', async () => {
   await page.goto(`${BASE}/settings/tokens`);
   await logout();
   await login(admin);
@@ -234,7 +299,7 @@ test('admin: search by prefix, revoke pasted leaked tokens, revoke all of a user
   assert.equal(new URL(page.url()).searchParams.get('prefix'), deployToken.slice(0, 8));
   assert.equal(await page.locator('table.tokens tbody tr').count(), 1);
   assert.match(await row(deployToken).textContent(), new RegExp(user.email.replace('.', '\\.')));
-  await shot('admin');
+  await shot('admin-search');
 
   // Leaked tokens, pasted: the user's bootstrap token is ours and revoked.
   assert.equal((await api(bootstrapToken)).status, 200);
@@ -248,6 +313,17 @@ test('admin: search by prefix, revoke pasted leaked tokens, revoke all of a user
   await page.fill('#search input[name=prefix]', '');
   await page.fill('#search input[name=user]', user.email);
   await submit(page.locator('#search button[type=submit]'));
+  await assertRow(staging, 'staging', 'rotated', { inGrace: true });
+  await shot('admin');
+
+  // The family of the rotated staging token: it, in its grace period, and its successor.
+  assert.equal(await row(deployToken).locator('form.revoke-family').count(), 0); // never rotated
+  await submit(row(staging).locator('form.revoke-family button'));
+  assert.match(await page.textContent('.notice'), /^2 active tokens of the family revoked\.$/);
+  for (const token of [staging, rotated]) assert.equal((await api(token)).status, 401);
+  assert.equal((await api(deployToken)).status, 200);
+  await assertRow(rotated, 'staging', 'revoked');
+
   const revokeAll = page.locator('table.users form.revoke-user button');
   assert.equal(await revokeAll.count(), 1);
   await submit(revokeAll);

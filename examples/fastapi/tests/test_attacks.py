@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from app import api, tokens
+from app.auth import ROTATED_OUT_DETAIL
 from app.db import APPLICATION_NAME
 from app.rules import MAX_LIFETIME_SECONDS
 
@@ -83,6 +84,92 @@ def test_attack_rotate_to_outlive_the_caller(client, new_caller, admin, run, eng
     r = client.post(f"/tokens/{brief['id']}/rotate", headers=bearer(short["token"]))
     assert r.status_code == 201, r.text
     assert expiry_of(admin, r.json()["id"]) == expiry_of(admin, brief["id"])
+
+
+def test_attack_rotate_with_an_expiry_past_the_caller(client, new_caller, admin, run, engine):
+    """Version 1.1 lets a rotation give the successor its own expiry: never
+    later than the calling token's, as for a new token.  Given one, a
+    longer-lived token may be rotated: its successor does not inherit the
+    longer lifetime."""
+    owner = new_caller(scopes=["tokens:write"])  # never expires
+    short = create(client, owner.headers, name="short", scopes=["tokens:write"], expires_in_seconds=600).json()
+    day = create(client, owner.headers, name="day", scopes=["tokens:write"], expires_in_seconds=86400).json()
+
+    for target in (owner.token_id, day["id"]):
+        for seconds in (3600, 365 * 24 * 3600):
+            r = client.post(f"/tokens/{target}/rotate", params={"expires_in_seconds": seconds},
+                            headers=bearer(short["token"]))
+            assert r.status_code == 403, r.text
+            assert "token" not in r.json()
+    assert_still_valid(run, engine, owner.token)
+    assert_still_valid(run, engine, day["token"])
+
+    r = client.post(f"/tokens/{day['id']}/rotate", params={"expires_in_seconds": 300},
+                    headers=bearer(short["token"]))
+    assert r.status_code == 201, r.text
+    assert expiry_of(admin, r.json()["id"]) < expiry_of(admin, short["id"])
+
+
+# --------------------------------------------- rotated-out tokens (1.1)
+
+def test_attack_rotated_out_token_in_grace_manages_tokens(client, new_caller, run, engine):
+    """A copy of a token its owner rotated with a grace period (left on an
+    old machine, in a CI log, taken by an attacker) keeps working until the
+    grace period ends.  It used to manage tokens meanwhile: it rotated its
+    own successor, whose legitimate holder then got 401, revoked it, and
+    minted new tokens.  During the grace period it may only read."""
+    alice = new_caller()
+    r = client.post(f"/tokens/{alice.token_id}/rotate", params={"grace_seconds": 3600}, headers=alice.headers)
+    assert r.status_code == 201, r.text
+    successor = r.json()
+    old = alice.headers
+
+    # Each of these succeeded.  (Rotating the successor to keep its expiry
+    # is also refused, as it outlives the old token, whose expiry the
+    # rotation set to the end of the grace period.)
+    attempts = {
+        "mint a token": lambda: create(client, old, name="mine", scopes=["tokens:read", "tokens:write"]),
+        "rotate its successor, with an expiry within its own": lambda: client.post(
+            f"/tokens/{successor['id']}/rotate", params={"expires_in_seconds": 600}, headers=old),
+        "revoke its successor": lambda: client.delete(f"/tokens/{successor['id']}", headers=old),
+        "rotate its successor": lambda: client.post(f"/tokens/{successor['id']}/rotate", headers=old),
+    }
+    for what, attempt in attempts.items():
+        r = attempt()
+        assert r.status_code == 403, (what, r.text)
+        assert r.json() == {"detail": ROTATED_OUT_DETAIL}, what
+        assert r.headers["www-authenticate"].startswith('Bearer error="insufficient_scope"'), what
+
+    # The legitimate holder of the successor is unaffected, and nothing was minted.
+    assert_still_valid(run, engine, successor["token"])
+    r = client.get("/tokens", headers=bearer(successor["token"]))
+    assert r.status_code == 200
+    assert {t["id"] for t in r.json()} == {str(alice.token_id), successor["id"]}
+    # Reading is still allowed until the grace period ends.
+    assert client.get("/tokens", headers=old).status_code == 200
+    assert status_of(run, engine, alice.token) == "valid"
+
+
+def test_attack_learn_a_successor_from_the_already_rotated_answer(client, new_caller):
+    """The 409 of a second rotation names the successor, to whoever may
+    rotate the token: its owner.  Another user gets the 404 of an unknown
+    id; a narrower token of the same user, the 403 of a token it may not
+    rotate.  Neither learns the successor's id."""
+    owner = new_caller(scopes=["tokens:read", "tokens:write", "billing:admin"])
+    narrow = create(client, owner.headers, name="ci", scopes=["tokens:write"]).json()
+    successor = client.post(f"/tokens/{owner.token_id}/rotate", params={"grace_seconds": 3600},
+                            headers=owner.headers).json()
+    mallory = new_caller()
+
+    foreign = client.post(f"/tokens/{owner.token_id}/rotate", headers=mallory.headers)
+    unknown = client.post("/tokens/00000000-0000-4000-8000-000000000000/rotate", headers=mallory.headers)
+    assert foreign.status_code == unknown.status_code == 404 and foreign.content == unknown.content
+    r = client.post(f"/tokens/{owner.token_id}/rotate", headers=bearer(narrow["token"]))
+    assert r.status_code == 403 and successor["id"] not in r.text, r.text
+
+    r = client.post(f"/tokens/{owner.token_id}/rotate", headers=bearer(successor["token"]))
+    assert r.status_code == 409, r.text
+    assert r.json()["successor_id"] == successor["id"]
 
 
 # ------------------------------------------------ escalation by creation
@@ -356,6 +443,10 @@ def test_attack_double_rotation(client, new_caller, admin, grace):
     for t in threads:
         t.join(30)
     assert sorted(r.status_code for r in results) == [201, 409]
+    won, lost = sorted(results, key=lambda r: r.status_code)
+    # The loser was refused by the extension, after both had checked: the
+    # 409 still says which token won.
+    assert lost.json()["successor_id"] == won.json()["id"]
 
 
 def test_attack_idor_same_answer_for_foreign_and_unknown_ids(client, new_caller):
@@ -450,13 +541,15 @@ def test_attack_token_in_server_log(client, new_caller, admin):
     rotated = client.post(f"/tokens/{created['id']}/rotate", headers=bearer(created["token"])).json()
     assert client.get("/tokens", headers=bearer(rotated["token"])).status_code == 200
     # A failing statement is logged with its text (log_min_error_statement).
-    assert client.post(f"/tokens/{created['id']}/rotate", headers=bearer(rotated["token"])).status_code == 409
+    gone = create(client, bearer(rotated["token"]), name="gone", scopes=["tokens:read"]).json()
+    assert client.delete(f"/tokens/{gone['id']}", headers=bearer(rotated["token"])).status_code == 204
+    assert client.post(f"/tokens/{gone['id']}/rotate", headers=bearer(rotated["token"])).status_code == 409
 
     with open(path, encoding="utf-8", errors="replace") as f:
         log = f.read()
     assert "api_token_validate($1, $2)" in log  # statements are logged, with placeholders
     assert "is not active" in log
-    for token in (alice.token, created["token"], rotated["token"]):
+    for token in (alice.token, created["token"], rotated["token"], gone["token"]):
         assert token not in log
         assert hashlib.sha256(token.encode()).hexdigest() not in log
     assert not re.search(r"\bpat_[0-9A-Za-z]{36}\b", log)

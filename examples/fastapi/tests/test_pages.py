@@ -2,6 +2,7 @@
 tests, in browser/, drive a real Chromium through the same flows)."""
 import hashlib
 import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
@@ -91,14 +92,28 @@ def test_create_use_and_revoke_a_token(client, browser, new_web_user, run, engin
     assert client.get("/tokens", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
-@pytest.mark.parametrize("grace, old_status", [("0", "inactive"), ("3600", "valid")])
-def test_rotate_on_the_page(browser, new_web_user, run, engine, grace, old_status):
+def row_of(page, prefix):
+    """The table row of the token with this prefix."""
+    return re.search(r'<tr data-token-id="[^"]+" data-prefix="%s">.*?</tr>' % re.escape(prefix), page.text,
+                     re.S).group(0)
+
+
+def expiry_of(admin, token_id):
+    with admin.begin() as conn:
+        return conn.execute(text("SELECT expires_at FROM api_tokens WHERE id = :id"), {"id": token_id}).scalar_one()
+
+
+@pytest.mark.parametrize("grace, old_status, listed", [
+    ("0", "rotated", r"^rotated$"),
+    ("3600", "valid", r"^rotated \(grace until \d{4}-\d\d-\d\d \d\d:\d\d\)$"),
+])
+def test_rotate_on_the_page(browser, new_web_user, run, engine, grace, old_status, listed):
     b = browser()
     b.login(new_web_user())
     _, old = make_token(b)
     page = b.get("/settings/tokens")
     r = b.post(f"/settings/tokens/{row_id(page, old[:8])}/rotate",
-               data={"csrf_token": csrf_of(page), "grace_seconds": grace})
+               data={"csrf_token": csrf_of(page), "grace_seconds": grace, "expires_days": ""})
     assert r.status_code == 200, r.text
     assert r.headers["cache-control"] == "no-store"
     new = TOKEN.search(r.text).group(1)
@@ -106,11 +121,67 @@ def test_rotate_on_the_page(browser, new_web_user, run, engine, grace, old_statu
     assert status_of(run, engine, new) == "valid"
     assert status_of(run, engine, old) == old_status
 
+    row = row_of(b.get("/settings/tokens"), old[:8])
+    status_cell = re.sub(r"<[^>]+>", "", re.findall(r"<td>(.*?)</td>", row, re.S)[-1]).strip()
+    assert re.search(listed, status_cell), status_cell
+    assert 'class="status status-rotated"' in row
+    assert 'class="rotate"' not in row  # a token is rotated once
+    assert ('class="revoke"' in row) == (grace != "0")  # ending the grace period early
+
+
+@pytest.mark.parametrize("days", ["", "7", "365"])
+def test_rotate_on_the_page_with_a_new_expiry(browser, new_web_user, admin, days):
+    b = browser()
+    b.login(new_web_user())
+    _, old = make_token(b, days="30")
+    page = b.get("/settings/tokens")
+    old_id = row_id(page, old[:8])
+    r = b.post(f"/settings/tokens/{old_id}/rotate",
+               data={"csrf_token": csrf_of(page), "grace_seconds": "3600", "expires_days": days})
+    assert r.status_code == 200, r.text
+    new_id = row_id(b.get("/settings/tokens"), TOKEN.search(r.text).group(1)[:8])
+    lifetime = expiry_of(admin, new_id) - datetime.now(timezone.utc)
+    # Empty: as the old token, made for 30 days.
+    expected = timedelta(days=int(days or "30"))
+    assert expected - timedelta(minutes=1) < lifetime <= expected
+
+
+def test_attack_bad_expiry_on_the_rotate_form(browser, new_web_user, run, engine):
+    """Only the form's choices: no other number of days, and never a number
+    of seconds."""
+    b = browser()
+    b.login(new_web_user())
+    _, old = make_token(b)
+    page = b.get("/settings/tokens")
+    for days in ("0", "1", "366", "-7", "x", "7.0", "2592000", "\u0667"):
+        r = b.post(f"/settings/tokens/{row_id(page, old[:8])}/rotate",
+                   data={"csrf_token": csrf_of(page), "grace_seconds": "0", "expires_days": days})
+        assert r.status_code == 400, (days, r.text)
+    assert status_of(run, engine, old) == "valid"
+
+
+def test_rotating_twice_on_the_page_names_the_replacement(browser, new_web_user, run, engine):
+    """From a page loaded before the first rotation (another tab): 409, and
+    the replacement to rotate instead, which is the user's own."""
+    b = browser()
+    b.login(new_web_user())
+    _, old = make_token(b, "staging")
+    page = b.get("/settings/tokens")
+    path = f"/settings/tokens/{row_id(page, old[:8])}/rotate"
+    first = b.post(path, data={"csrf_token": csrf_of(page), "grace_seconds": "3600"})
+    new = TOKEN.search(first.text).group(1)
+    r = b.post(path, data={"csrf_token": csrf_of(page), "grace_seconds": "0"})
+    assert r.status_code == 409, r.text
+    assert f"its replacement is “staging” ({new[:8]}…)" in r.text
+    assert status_of(run, engine, new) == "valid"
+    assert status_of(run, engine, old) == "valid"  # still in its grace period
+
 
 @pytest.mark.parametrize("fields, status", [
     ({"name": "   "}, 422), ({"name": "a\u202eb"}, 422), ({"name": "a\x00b"}, 400),
     ({"name": "x" * 101}, 422), ({"scopes": ["admin"]}, 422),
     ({"expires_days": "100000"}, 400), ({"expires_days": "-1"}, 400), ({"expires_days": "true"}, 400),
+    ({"expires_days": "\u0663\u0660"}, 400),  # 30 in Arabic-Indic digits, which int() reads
 ])
 def test_attack_bad_input_on_the_page(browser, new_web_user, fields, status):
     b = browser()
@@ -274,3 +345,83 @@ def test_security_headers(browser, new_web_user):
     assert r.headers["x-frame-options"] == "DENY"
     assert r.headers["cache-control"] == "no-store"
     assert "<script>" not in r.text  # no inline script: the policy would block it
+
+
+def test_admin_revokes_a_family(browser, new_web_user, run, engine):
+    """A token rotated twice (first -> second -> third), and a token of
+    another lineage of the same user: revoking the family of the first,
+    found by its prefix (a leak of an old token, say), stops the whole
+    lineage and nothing else."""
+    a = browser()
+    a.login(new_web_user())
+    _, first = make_token(a, "deploy")
+    _, other = make_token(a, "other")
+    page = a.get("/settings/tokens")
+    second = TOKEN.search(a.post(f"/settings/tokens/{row_id(page, first[:8])}/rotate",
+                                 data={"csrf_token": csrf_of(page), "grace_seconds": "86400"}).text).group(1)
+    page = a.get("/settings/tokens")
+    third = TOKEN.search(a.post(f"/settings/tokens/{row_id(page, second[:8])}/rotate",
+                                data={"csrf_token": csrf_of(page), "grace_seconds": "0"}).text).group(1)
+    assert [status_of(run, engine, t) for t in (first, second, third)] == ["valid", "rotated", "valid"]
+
+    admin = browser()
+    admin.login(new_web_user(is_admin=True))
+    page = admin.get("/admin/tokens", params={"prefix": first[:8]})
+    row = row_of(page, first[:8])
+    assert 'class="grace"' in row and "(grace until" in row and 'class="revoke-family"' in row
+    # A token that was never rotated has no family to revoke.
+    assert 'class="revoke-family"' not in row_of(admin.get("/admin/tokens", params={"prefix": other[:8]}), other[:8])
+
+    r = admin.post(f"/admin/tokens/{row_id(page, first[:8])}/revoke-family",
+                   data={"csrf_token": csrf_of(page), "prefix": first[:8]})
+    assert r.status_code == 303 and r.headers["location"] == f"/admin/tokens?prefix={first[:8]}"
+    assert "2 active tokens of the family revoked." in admin.get(r.headers["location"]).text
+    assert [status_of(run, engine, t) for t in (first, second, third)] == ["rotated", "rotated", "inactive"]
+    assert status_of(run, engine, other) == "valid"
+
+
+def test_attack_revoke_family_as_a_user(browser, new_web_user, run, engine):
+    b = browser()
+    b.login(new_web_user())
+    _, token = make_token(b)
+    page = b.get("/settings/tokens")
+    r = b.post(f"/admin/tokens/{row_id(page, token[:8])}/revoke-family", data={"csrf_token": csrf_of(page)})
+    assert r.status_code == 403, r.text
+    assert status_of(run, engine, token) == "valid"
+
+
+def test_events_record_who_acted_on_the_pages(browser, new_web_user, admin):
+    """user:<id> for what users do on their page, admin:<id> for the admin
+    page."""
+    user, boss = new_web_user(), new_web_user(is_admin=True)
+    b = browser()
+    b.login(user)
+    _, first = make_token(b, "first")
+    page = b.get("/settings/tokens")
+    first_id = row_id(page, first[:8])
+    second = TOKEN.search(b.post(f"/settings/tokens/{first_id}/rotate",
+                                 data={"csrf_token": csrf_of(page), "grace_seconds": "0"}).text).group(1)
+    page = b.get("/settings/tokens")
+    second_id = row_id(page, second[:8])
+    _, third = make_token(b, "third")
+    third_id = row_id(b.get("/settings/tokens"), third[:8])
+    assert b.post(f"/settings/tokens/{second_id}/revoke", data={"csrf_token": csrf_of(page)}).status_code == 303
+
+    a = browser()
+    a.login(boss)
+    csrf = a.csrf("/admin/tokens")
+    assert a.post(f"/admin/tokens/{third_id}/revoke", data={"csrf_token": csrf}).status_code == 303
+
+    with admin.begin() as conn:
+        events = conn.execute(text(
+            "SELECT event, token_id::text, actor FROM api_token_events WHERE user_id = :user ORDER BY id"),
+            {"user": user.id}).all()
+    me, boss_actor = f"user:{user.id}", f"admin:{boss.id}"
+    assert [tuple(e) for e in events] == [
+        ("created", first_id, me),
+        ("rotated", first_id, me),
+        ("created", second_id, me),
+        ("created", third_id, me),
+        ("revoked", second_id, me),
+        ("revoked", third_id, boss_actor),
+    ]

@@ -67,6 +67,25 @@ def test_report_revokes_our_tokens(client, new_caller, admin, signing_key, run, 
     assert client.get("/tokens", headers=alice.headers).status_code == 401
 
 
+@pytest.mark.parametrize("grace", [0, 3600])
+def test_report_of_a_rotated_out_token(client, new_caller, admin, signing_key, run, engine, grace):
+    """A token rotated out (1.1: validated as "rotated" once stopped) is
+    ours.  Labelling it is a lookup, not a use: no "reused" event, which
+    api_tokens.rotated_reuse = revoke_family would answer by revoking the
+    successor, whose holder leaked nothing.  The revocation names its actor."""
+    alice = new_caller()
+    successor = client.post(f"/tokens/{alice.token_id}/rotate", params={"grace_seconds": grace},
+                            headers=alice.headers).json()
+    r = post(client, report(alice.token), signing_key)
+    assert r.status_code == 200, r.text
+    assert [e["label"] for e in r.json()] == ["true_positive"]
+    assert status_of(run, engine, successor["token"]) == "valid"
+    with admin.begin() as conn:
+        events = conn.execute(text("SELECT event, actor FROM api_token_events WHERE token_id = :id ORDER BY id"),
+                              {"id": alice.token_id}).all()
+    assert [tuple(e) for e in events][2:] == ([("revoked", "secret-scanning")] if grace else [])
+
+
 @pytest.mark.parametrize("case", ["no headers", "no signature", "unknown key", "other key",
                                   "tampered body", "not base64", "not DER", "empty signature"])
 def test_attack_forged_report(client, new_caller, signing_key, run, engine, case):

@@ -1,6 +1,7 @@
 """The JSON API as its users see it.  Attacks, each named for what it
 tries, are in test_attacks.py."""
 import hashlib
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
 from app.models import ApiToken
@@ -15,7 +17,11 @@ from app.models import ApiToken
 from .conftest import status_of
 
 LISTED_FIELDS = {"id", "name", "prefix", "scopes", "expires_at", "last_used_at", "is_active",
-                 "created_at", "status"}
+                 "created_at", "status", "successor_id", "grace_ends_at"}
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
 
 
 def assert_401(response):
@@ -119,6 +125,7 @@ def test_list_never_contains_the_hash(client, new_caller):
     [listed] = r.json()
     assert set(listed) == LISTED_FIELDS
     assert listed["status"] == "active"
+    assert listed["successor_id"] is None and listed["grace_ends_at"] is None
     token_hash = hashlib.sha256(alice.token.encode()).hexdigest()
     assert token_hash not in r.text and alice.token not in r.text
 
@@ -161,14 +168,29 @@ def test_rotate_stops_the_old_token(client, new_caller):
     assert_401(client.get("/tokens", headers=alice.headers))
     new_headers = {"Authorization": f"Bearer {new['token']}"}
     listed = {t["id"]: t for t in client.get("/tokens", headers=new_headers).json()}
-    assert listed[str(alice.token_id)]["is_active"] is False
+    old = listed[str(alice.token_id)]
+    assert old["is_active"] is False
+    assert (old["status"], old["successor_id"]) == ("rotated", new["id"])
     assert listed[new["id"]]["scopes"] == ["tokens:read", "tokens:write"]
-    # A rotated token cannot be rotated again.
+    assert listed[new["id"]]["status"] == "active"
+
+
+def test_a_token_is_rotated_once(client, new_caller, run, engine):
+    """A second rotation of the same token is 409, and names the successor
+    to rotate instead (the caller's own token, see test_attacks.py)."""
+    alice = new_caller()
+    first = client.post(f"/tokens/{alice.token_id}/rotate", params={"grace_seconds": 3600}, headers=alice.headers)
+    assert first.status_code == 201, first.text
+    new_headers = {"Authorization": f"Bearer {first.json()['token']}"}
     r = client.post(f"/tokens/{alice.token_id}/rotate", headers=new_headers)
     assert r.status_code == 409, r.text
+    assert r.json() == {"detail": "token was already rotated; rotate its successor instead",
+                        "successor_id": first.json()["id"]}
+    assert status_of(run, engine, first.json()["token"]) == "valid"
+    assert status_of(run, engine, alice.token) == "valid"  # still in its grace period
 
 
-def test_rotate_with_grace_keeps_the_old_token_for_a_while(client, new_caller):
+def test_rotate_with_grace_keeps_the_old_token_for_a_while(client, new_caller, run, engine):
     alice = new_caller()
     r = client.post(f"/tokens/{alice.token_id}/rotate", params={"grace_seconds": 3600}, headers=alice.headers)
     assert r.status_code == 201, r.text
@@ -176,7 +198,76 @@ def test_rotate_with_grace_keeps_the_old_token_for_a_while(client, new_caller):
     assert client.get("/tokens", headers=alice.headers).status_code == 200
     assert client.get("/tokens", headers=new_headers).status_code == 200
     listed = {t["id"]: t for t in client.get("/tokens", headers=new_headers).json()}
-    assert listed[str(alice.token_id)]["expires_at"] is not None
+    old = listed[str(alice.token_id)]
+    assert old["status"] == "rotated" and old["successor_id"] == r.json()["id"] and old["is_active"]
+    grace_ends = datetime.fromisoformat(old["grace_ends_at"])
+    assert timedelta(minutes=59) < grace_ends - datetime.now(timezone.utc) <= timedelta(hours=1)
+    assert old["expires_at"] == old["grace_ends_at"]  # the extension stops it then
+
+
+def test_rotated_status_once_the_grace_period_is_over(client, admin, new_caller, run, engine):
+    """Version 1.1: a rotated-out token whose grace period has ended
+    validates as "rotated" (refused with 401, as inactive), and is listed
+    as rotated, not expired."""
+    alice = new_caller()
+    r = client.post(f"/tokens/{alice.token_id}/rotate", params={"grace_seconds": 3600}, headers=alice.headers)
+    new = r.json()
+    with admin.begin() as conn:  # the hour has passed
+        conn.execute(text("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = :id"),
+                     {"id": alice.token_id})
+    assert status_of(run, engine, alice.token) == "rotated"
+    assert_401(client.get("/tokens", headers=alice.headers))
+    listed = {t["id"]: t for t in client.get("/tokens", headers=bearer(new["token"])).json()}
+    assert listed[str(alice.token_id)]["status"] == "rotated"
+
+
+def test_revoked_during_its_grace_period(client, new_caller, run, engine):
+    """The owner ends a grace period early by revoking the old token: listed
+    as revoked (the extension's validation says rotated)."""
+    alice = new_caller()
+    new = client.post(f"/tokens/{alice.token_id}/rotate", params={"grace_seconds": 3600},
+                      headers=alice.headers).json()
+    assert client.delete(f"/tokens/{alice.token_id}", headers=bearer(new["token"])).status_code == 204
+    assert status_of(run, engine, alice.token) == "rotated"
+    listed = {t["id"]: t for t in client.get("/tokens", headers=bearer(new["token"])).json()}
+    assert listed[str(alice.token_id)]["status"] == "revoked"
+    assert listed[new["id"]]["status"] == "active"
+
+
+@pytest.mark.parametrize("seconds", [3600, 7 * 86400])
+def test_rotate_with_a_new_expiry(client, admin, new_caller, seconds):
+    alice = new_caller()
+    short = client.post("/tokens", headers=alice.headers, json={"name": "short", "expires_in_seconds": 600}).json()
+    r = client.post(f"/tokens/{short['id']}/rotate", params={"expires_in_seconds": seconds}, headers=alice.headers)
+    assert r.status_code == 201, r.text
+    expires = datetime.fromisoformat(r.json()["expires_at"])
+    assert timedelta(seconds=seconds - 60) < expires - datetime.now(timezone.utc) <= timedelta(seconds=seconds)
+    with admin.begin() as conn:
+        stored = conn.execute(text("SELECT expires_at FROM api_tokens WHERE id = :id"),
+                              {"id": r.json()["id"]}).scalar_one()
+    assert stored == expires
+
+
+def test_rotate_with_a_new_expiry_before_the_grace_period_ends(client, new_caller):
+    """The extension would let the successor expire while the token it
+    replaces still works; the old token stops at the end of the grace
+    period, or at its own expiry if sooner."""
+    alice = new_caller()
+    r = client.post(f"/tokens/{alice.token_id}/rotate", params={"grace_seconds": 7200, "expires_in_seconds": 3600},
+                    headers=alice.headers)
+    assert r.status_code == 422, r.text
+    assert r.json() == {"detail": "the new token would expire before the old one stops working"}
+    soon = client.post("/tokens", headers=alice.headers, json={"name": "soon", "expires_in_seconds": 600}).json()
+    r = client.post(f"/tokens/{soon['id']}/rotate", params={"grace_seconds": 7200, "expires_in_seconds": 3600},
+                    headers=alice.headers)
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "true", str(365 * 86400 + 1), "x"])
+def test_rotate_with_a_bad_expiry(client, new_caller, value):
+    alice = new_caller()
+    r = client.post(f"/tokens/{alice.token_id}/rotate", params={"expires_in_seconds": value}, headers=alice.headers)
+    assert r.status_code == 422, r.text
 
 
 def test_bootstrap_cli(client):
@@ -193,3 +284,34 @@ def test_openapi_schema_documents_the_bodies(client):
     assert r.status_code == 200
     body = r.json()["paths"]["/tokens"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert set(body["properties"]) == {"name", "scopes", "expires_in_seconds"}
+
+
+def test_events_record_who_acted(client, admin, new_caller, run, engine):
+    """Each transaction that creates, rotates or revokes sets
+    api_tokens.actor (SET LOCAL): the extension records it, with the
+    database role, in api_token_events."""
+    alice = new_caller()
+    created = client.post("/tokens", headers=alice.headers, json={"name": "ci", "scopes": ["tokens:read"]}).json()
+    rotated = client.post(f"/tokens/{created['id']}/rotate", params={"grace_seconds": 60},
+                          headers=alice.headers).json()
+    assert client.delete(f"/tokens/{rotated['id']}", headers=alice.headers).status_code == 204
+
+    with admin.begin() as conn:
+        events = conn.execute(text(
+            "SELECT event, token_id::text, actor, db_user::text FROM api_token_events"
+            " WHERE user_id = :user ORDER BY id"), {"user": alice.user_id}).all()
+    actor = f"user:{alice.user_id} token:{alice.token_id}"
+    app_role = make_url(os.environ["DATABASE_URL"]).username
+    assert [tuple(e) for e in events] == [
+        ("created", str(alice.token_id), None, "postgres"),  # the bootstrap, as the owner
+        ("created", created["id"], actor, app_role),
+        ("rotated", created["id"], actor, app_role),
+        ("created", rotated["id"], actor, app_role),
+        ("revoked", rotated["id"], actor, app_role),
+    ]
+
+
+    async def pooled_actor():  # SET LOCAL: gone with the transaction
+        async with engine.begin() as conn:
+            return (await conn.execute(text("SELECT current_setting('api_tokens.actor')"))).scalar_one()
+    assert run(pooled_actor) == ""
