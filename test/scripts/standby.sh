@@ -97,19 +97,19 @@ for node in primary standby; do
 	expect "old token valid during grace ($node)" valid "$(status_on $node "$t3")"
 	expect "successor valid ($node)" valid "$(status_on $node "$t3new")"
 done
-# Rotation without grace: old inactive, new valid, on both.
+# Rotation without grace: the old token is "rotated" (1.1), the new one valid, on both.
 t4=$(token 4)
 t4new=$(psql_on primary -c "SELECT token FROM api_token_rotate('$(token_id 4)')")
 wait_for_replay
 for node in primary standby; do
-	expect "old token inactive after rotation ($node)" inactive "$(status_on $node "$t4")"
+	expect "old token rotated out, no grace ($node)" rotated "$(status_on $node "$t4")"
 	expect "successor valid after rotation ($node)" valid "$(status_on $node "$t4new")"
 done
-# The grace period ends on the primary: expired on both.
+# The grace period ends on the primary: "rotated" on both (1.1; "expired" before).
 psql_on primary -c "UPDATE api_tokens SET expires_at = now() - interval '1 s' WHERE id = '$(token_id 3)'"
 wait_for_replay
 for node in primary standby; do
-	expect "old token expired after grace ($node)" expired "$(status_on $node "$t3")"
+	expect "old token rotated out after grace ($node)" rotated "$(status_on $node "$t3")"
 done
 
 grep -i "error" "$(cluster_log standby)" && fail "errors in the standby's log"
