@@ -52,10 +52,11 @@ echo "built $(basename "$deb")"
 contents=$(dpkg-deb -c "$deb")
 for f in "/usr/lib/postgresql/$major/lib/api_tokens.so" \
 	"/usr/share/postgresql/$major/extension/api_tokens.control" \
-	"/usr/share/postgresql/$major/extension/api_tokens--1.0.sql"; do
+	"/usr/share/postgresql/$major/extension/api_tokens--1.0.sql" \
+	"/usr/share/postgresql/$major/extension/api_tokens--1.0--1.1.sql"; do
 	echo "$contents" | grep -q " \.$f$" || fail "$f missing from the package"
 done
-echo "ok: the package holds the library, control file and install script"
+echo "ok: the package holds the library, control file, install and upgrade scripts"
 
 echo "== installing with dpkg -i"
 dpkg -i "$deb" >/dev/null 2>&1 || fail "dpkg -i"
@@ -75,7 +76,7 @@ SELECT token FROM api_token_create('00000000-0000-0000-0000-000000000001', 'from
 SELECT status FROM api_token_validate(:'token');
 SQL
 )
-[ "$result" = "$(printf '1.0\nvalid')" ] || fail "CREATE EXTENSION from the package: $result"
+[ "$result" = "$(printf '1.1\nvalid')" ] || fail "CREATE EXTENSION from the package: $result"
 echo "ok: CREATE EXTENSION from the installed package, a token created and validated"
 cluster_assert_no_crash package
 echo "debian_package: all checks passed"
