@@ -187,9 +187,8 @@ api_tokens_record_uses(PG_FUNCTION_ARGS)
 	int nids;
 	int ntimes;
 	PendingUse *uses;
-	bool *done;
 	int n = 0;
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz current = GetCurrentTimestamp();
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -213,8 +212,8 @@ api_tokens_record_uses(PG_FUNCTION_ARGS)
 		at = DatumGetTimestampTz(times[i]);
 		if (TIMESTAMP_NOT_FINITE(at))
 			continue;
-		if (at > now)
-			at = now;
+		if (at > current)
+			at = current;
 		uses[n].key.dboid = MyDatabaseId;
 		uses[n].key.nspoid = nspoid;
 		memcpy(uses[n].key.token_id.data, DatumGetUUIDP(ids[i])->data, UUID_LEN);
@@ -229,7 +228,8 @@ api_tokens_record_uses(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		done = palloc(sizeof(bool) * Max(n, 1));
+		bool *done = palloc(sizeof(bool) * Max(n, 1));
+
 		last_used_write(uses, n, done);
 	}
 	PG_RETURN_INT32(n);

@@ -60,7 +60,7 @@ typedef struct UsesState
 	bool launcher_stopped; /* the launcher was stopped in order (SIGTERM) */
 } UsesState;
 
-static UsesState *state = NULL;
+static UsesState *shared = NULL;
 static HTAB *uses = NULL;
 
 static Size
@@ -91,7 +91,7 @@ save_uses(int code, Datum arg)
 	 * running its exit callbacks): the table may be inconsistent, a backend
 	 * may have been killed while changing it.  Do not keep it.
 	 */
-	if (code != 0 || state == NULL || !state->launcher_stopped)
+	if (code != 0 || shared == NULL || !shared->launcher_stopped)
 		return;
 	file = AllocateFile(USES_FILE ".tmp", PG_BINARY_W);
 	if (file == NULL)
@@ -164,15 +164,15 @@ uses_shmem_startup(void)
 	bool found;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	state = ShmemInitStruct("api_tokens", sizeof(UsesState), &found);
+	shared = ShmemInitStruct("api_tokens", sizeof(UsesState), &found);
 	if (!found)
 	{
-		memset(state, 0, sizeof(UsesState));
-		state->lock = &(GetNamedLWLockTranche("api_tokens"))->lock;
-		pg_atomic_init_u64(&state->recorded, 0);
-		pg_atomic_init_u64(&state->dropped, 0);
-		pg_atomic_init_u32(&state->flush_requested, 0);
-		SpinLockInit(&state->mutex);
+		memset(shared, 0, sizeof(UsesState));
+		shared->lock = &(GetNamedLWLockTranche("api_tokens"))->lock;
+		pg_atomic_init_u64(&shared->recorded, 0);
+		pg_atomic_init_u64(&shared->dropped, 0);
+		pg_atomic_init_u32(&shared->flush_requested, 0);
+		SpinLockInit(&shared->mutex);
 	}
 	info.keysize = sizeof(UseKey);
 	info.entrysize = sizeof(UseEntry);
@@ -192,7 +192,7 @@ uses_shmem_startup(void)
 bool
 uses_enabled(void)
 {
-	return state != NULL;
+	return shared != NULL;
 }
 
 void
@@ -202,8 +202,8 @@ uses_record(const UseKey *key, TimestampTz at)
 	bool found;
 	Latch *launcher = NULL;
 
-	pg_atomic_fetch_add_u64(&state->recorded, 1);
-	LWLockAcquire(state->lock, LW_SHARED);
+	pg_atomic_fetch_add_u64(&shared->recorded, 1);
+	LWLockAcquire(shared->lock, LW_SHARED);
 	entry = hash_search(uses, key, HASH_FIND, NULL);
 	if (entry != NULL)
 	{
@@ -211,12 +211,12 @@ uses_record(const UseKey *key, TimestampTz at)
 		if (entry->at < at)
 			entry->at = at;
 		SpinLockRelease(&entry->mutex);
-		LWLockRelease(state->lock);
+		LWLockRelease(shared->lock);
 		return;
 	}
-	LWLockRelease(state->lock);
+	LWLockRelease(shared->lock);
 
-	LWLockAcquire(state->lock, LW_EXCLUSIVE);
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	entry = hash_get_num_entries(uses) < api_tokens_max_tracked_tokens
 				? hash_search(uses, key, HASH_ENTER_NULL, &found)
 				: NULL;
@@ -230,16 +230,16 @@ uses_record(const UseKey *key, TimestampTz at)
 		else if (entry->at < at)
 			entry->at = at;
 	}
-	LWLockRelease(state->lock);
+	LWLockRelease(shared->lock);
 
 	if (entry == NULL)
 	{
 		/* Full: drop the use, and have the worker make room now. */
-		pg_atomic_fetch_add_u64(&state->dropped, 1);
-		pg_atomic_write_u32(&state->flush_requested, 1);
-		SpinLockAcquire(&state->mutex);
-		launcher = state->launcher;
-		SpinLockRelease(&state->mutex);
+		pg_atomic_fetch_add_u64(&shared->dropped, 1);
+		pg_atomic_write_u32(&shared->flush_requested, 1);
+		SpinLockAcquire(&shared->mutex);
+		launcher = shared->launcher;
+		SpinLockRelease(&shared->mutex);
 		if (launcher)
 			SetLatch(launcher);
 	}
@@ -253,7 +253,7 @@ uses_databases(int *count)
 	Oid *dbs;
 	int n = 0;
 
-	LWLockAcquire(state->lock, LW_SHARED);
+	LWLockAcquire(shared->lock, LW_SHARED);
 	dbs = palloc(sizeof(Oid) * (hash_get_num_entries(uses) + 1));
 	hash_seq_init(&status, uses);
 	while ((entry = hash_seq_search(&status)) != NULL)
@@ -265,7 +265,7 @@ uses_databases(int *count)
 		if (!seen)
 			dbs[n++] = entry->key.dboid;
 	}
-	LWLockRelease(state->lock);
+	LWLockRelease(shared->lock);
 	*count = n;
 	return dbs;
 }
@@ -287,7 +287,7 @@ uses_of_database(Oid dboid, int limit, int *count)
 	PendingUse *pending = palloc(sizeof(PendingUse) * Max(limit, 1));
 	int n = 0;
 
-	LWLockAcquire(state->lock, LW_SHARED);
+	LWLockAcquire(shared->lock, LW_SHARED);
 	hash_seq_init(&status, uses);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
@@ -303,7 +303,7 @@ uses_of_database(Oid dboid, int limit, int *count)
 			break;
 		}
 	}
-	LWLockRelease(state->lock);
+	LWLockRelease(shared->lock);
 	/* Uses of one schema together: one table opened per schema, one batch forwarded. */
 	qsort(pending, n, sizeof(PendingUse), compare_schema);
 	*count = n;
@@ -315,12 +315,12 @@ uses_forget(const UseKey *key, TimestampTz up_to)
 {
 	UseEntry *entry;
 
-	LWLockAcquire(state->lock, LW_EXCLUSIVE);
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	entry = hash_search(uses, key, HASH_FIND, NULL);
 	/* A later use came in meanwhile: keep it for the next round. */
 	if (entry != NULL && entry->at <= up_to)
 		hash_search(uses, key, HASH_REMOVE, NULL);
-	LWLockRelease(state->lock);
+	LWLockRelease(shared->lock);
 }
 
 void
@@ -329,69 +329,69 @@ uses_forget_all(Oid dboid, Oid nspoid)
 	HASH_SEQ_STATUS status;
 	UseEntry *entry;
 
-	LWLockAcquire(state->lock, LW_EXCLUSIVE);
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&status, uses);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
 		if (entry->key.dboid == dboid && (!OidIsValid(nspoid) || entry->key.nspoid == nspoid))
 			hash_search(uses, &entry->key, HASH_REMOVE, NULL);
 	}
-	LWLockRelease(state->lock);
+	LWLockRelease(shared->lock);
 }
 
 void
 uses_count(UsesCounter counter, int64 n)
 {
-	SpinLockAcquire(&state->mutex);
+	SpinLockAcquire(&shared->mutex);
 	switch (counter)
 	{
 		case USES_FLUSHED:
-			state->flushed += n;
+			shared->flushed += n;
 			break;
 		case USES_FORWARDED:
-			state->forwarded += n;
+			shared->forwarded += n;
 			break;
 		case USES_RECEIVED:
-			state->received += n;
+			shared->received += n;
 			break;
 	}
-	SpinLockRelease(&state->mutex);
+	SpinLockRelease(&shared->mutex);
 }
 
 void
 uses_note_flush(void)
 {
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz current = GetCurrentTimestamp();
 
-	SpinLockAcquire(&state->mutex);
-	state->last_flush = now;
-	SpinLockRelease(&state->mutex);
+	SpinLockAcquire(&shared->mutex);
+	shared->last_flush = current;
+	SpinLockRelease(&shared->mutex);
 }
 
 void
 uses_note_error(const char *message)
 {
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz current = GetCurrentTimestamp();
 
-	SpinLockAcquire(&state->mutex);
-	state->last_error_at = now;
-	strlcpy(state->last_error, message, sizeof(state->last_error));
-	SpinLockRelease(&state->mutex);
+	SpinLockAcquire(&shared->mutex);
+	shared->last_error_at = current;
+	strlcpy(shared->last_error, message, sizeof(shared->last_error));
+	SpinLockRelease(&shared->mutex);
 }
 
 bool
 uses_take_flush_request(void)
 {
-	return pg_atomic_exchange_u32(&state->flush_requested, 0) != 0;
+	return pg_atomic_exchange_u32(&shared->flush_requested, 0) != 0;
 }
 
 void
 uses_set_launcher(Latch *latch)
 {
-	SpinLockAcquire(&state->mutex);
-	state->launcher = latch;
-	state->launcher_stopped = latch == NULL;
-	SpinLockRelease(&state->mutex);
+	SpinLockAcquire(&shared->mutex);
+	shared->launcher = latch;
+	shared->launcher_stopped = latch == NULL;
+	SpinLockRelease(&shared->mutex);
 }
 
 /*
@@ -412,22 +412,22 @@ api_tokens_last_use_state(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	values[0] = BoolGetDatum(state != NULL);
-	if (state == NULL)
+	values[0] = BoolGetDatum(shared != NULL);
+	if (shared == NULL)
 	{
 		for (int i = 1; i < 11; i++)
 			nulls[i] = true;
 		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 	}
-	LWLockAcquire(state->lock, LW_SHARED);
+	LWLockAcquire(shared->lock, LW_SHARED);
 	values[1] = Int64GetDatum(hash_get_num_entries(uses));
-	LWLockRelease(state->lock);
-	SpinLockAcquire(&state->mutex);
-	copy = *state;
-	SpinLockRelease(&state->mutex);
+	LWLockRelease(shared->lock);
+	SpinLockAcquire(&shared->mutex);
+	copy = *shared;
+	SpinLockRelease(&shared->mutex);
 	values[2] = Int32GetDatum(api_tokens_max_tracked_tokens);
-	values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&state->recorded));
-	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&state->dropped));
+	values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&shared->recorded));
+	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&shared->dropped));
 	values[5] = Int64GetDatum(copy.flushed);
 	values[6] = Int64GetDatum(copy.forwarded);
 	values[7] = Int64GetDatum(copy.received);

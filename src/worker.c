@@ -179,7 +179,7 @@ api_tokens_launcher_main(Datum arg)
 	last_round = GetCurrentTimestamp();
 	for (;;)
 	{
-		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz current = GetCurrentTimestamp();
 		TimestampTz next_round;
 
 		if (ConfigReloadPending)
@@ -188,14 +188,14 @@ api_tokens_launcher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		next_round = TimestampTzPlusMilliseconds(last_round, api_tokens_flush_interval * 1000L);
-		if (uses_take_flush_request() || retry || now >= next_round)
+		if (uses_take_flush_request() || retry || current >= next_round)
 		{
-			last_round = now;
-			next_round = TimestampTzPlusMilliseconds(now, api_tokens_flush_interval * 1000L);
+			last_round = current;
+			next_round = TimestampTzPlusMilliseconds(current, api_tokens_flush_interval * 1000L);
 			retry = !launch_round();
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(TimestampDifferenceMilliseconds(now, next_round), 1),
+						 Max(TimestampDifferenceMilliseconds(current, next_round), 1),
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
