@@ -11,20 +11,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
+. test/lib/checks.sh
 
-fail() {
-	echo "FAIL: $*" >&2
-	echo "-- the server log's last lines:" >&2
-	tail -n 40 "$(cluster_log main)" >&2
-	exit 1
+on_failure() {
+	echo "-- the server log's last lines:"
+	tail -n 40 "$(cluster_log main)"
 }
 q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
-expect() { # expect DESCRIPTION EXPECTED ACTUAL
-	[ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
-	echo "ok: $1"
-}
-# wait_for DESCRIPTION SECONDS DB SQL: until SQL prints t, or fail.
-wait_for() {
+# wait_in DESCRIPTION SECONDS DB SQL: until SQL prints t in database DB, or fail.
+wait_in() {
 	local deadline=$((SECONDS + $2))
 	until [ "$(q -d "$3" -c "$4" 2>/dev/null || true)" = t ]; do
 		[ $SECONDS -lt $deadline ] || fail "$1: not within $2 s"
@@ -82,26 +77,26 @@ expect "state: preloaded, capacity" "t|100" "$(state "preloaded, capacity")"
 expect "validation assigns no transaction id" "valid|t" "$(PGOPTIONS="-c api_tokens.last_used_interval=0" \
 	q -d app -c "BEGIN" -c "SELECT status FROM api_token_validate('$(token app 1)')" \
 	-c "SELECT pg_current_xact_id_if_assigned() IS NULL" -c "COMMIT" | paste -sd'|')"
-wait_for "that use is written by the worker" 2 app \
+wait_in "that use is written by the worker" 2 app \
 	"SELECT last_used_at IS NOT NULL FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n = 1"
 
 # READ ONLY and SERIALIZABLE transactions: within two flush intervals (2 s).
 expect "valid in a READ ONLY transaction" valid "$(use app "$(token app 2)" "READ ONLY")"
-wait_for "use in a READ ONLY transaction written within two intervals" 2 app \
+wait_in "use in a READ ONLY transaction written within two intervals" 2 app \
 	"SELECT last_used_at IS NOT NULL FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n = 2"
 expect "valid in a SERIALIZABLE transaction" valid "$(use app "$(token app 3)" "ISOLATION LEVEL SERIALIZABLE")"
-wait_for "use in a SERIALIZABLE transaction written within two intervals" 2 app \
+wait_in "use in a SERIALIZABLE transaction written within two intervals" 2 app \
 	"SELECT last_used_at IS NOT NULL FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n = 3"
 expect "a rolled-back transaction's use counts too" valid "$(PGOPTIONS="-c api_tokens.last_used_interval=0" \
 	q -d app -c "BEGIN" -c "SELECT status FROM api_token_validate('$(token app 4)')" -c "ROLLBACK")"
-wait_for "the rolled-back transaction's use written" 2 app \
+wait_in "the rolled-back transaction's use written" 2 app \
 	"SELECT last_used_at IS NOT NULL FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n = 4"
 
 # Throttled by the server's api_tokens.last_used_interval (one minute), never backwards.
 q -d app -c "UPDATE api_tokens SET last_used_at = now() - interval '30 s' FROM issued WHERE token_id = id AND n = 5"
 q -d app -c "UPDATE api_tokens SET last_used_at = now() + interval '1 h' FROM issued WHERE token_id = id AND n = 6"
 q -d app -c "SELECT api_tokens_record_uses(array_agg(token_id), array_agg(now())) FROM issued WHERE n IN (5, 6)" >/dev/null
-wait_for "the recorded uses were taken up" 3 postgres "SELECT pending = 0 FROM api_tokens_last_use_state()"
+wait_in "the recorded uses were taken up" 3 postgres "SELECT pending = 0 FROM api_tokens_last_use_state()"
 expect "not written within the interval" t "$(last_used_is app 5 "< now() - interval '29 s'")"
 expect "never moved backwards" t "$(last_used_is app 6 "> now() + interval '59 min'")"
 
@@ -112,13 +107,13 @@ locker=$!
 sleep 0.5
 since=$(q -c "SELECT clock_timestamp()")
 expect "valid while its row is locked" valid "$(use app "$(token app 7)")"
-wait_for "a round completed without waiting for the row lock" 3 postgres \
+wait_in "a round completed without waiting for the row lock" 3 postgres \
 	"SELECT last_flush > '$since' AND pending = 1 FROM api_tokens_last_use_state()"
 expect "no flusher waits for a lock" 0 \
 	"$(q -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'api_tokens flusher' AND wait_event_type = 'Lock'")"
 expect "not written while locked" t "$(last_used_is app 7 "IS NULL")"
 wait "$locker"
-wait_for "written once the lock is gone" 3 app \
+wait_in "written once the lock is gone" 3 app \
 	"SELECT last_used_at IS NOT NULL FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n = 7"
 
 # A token deleted before the flush: ignored, nothing left pending, no error.
@@ -127,7 +122,7 @@ expect "valid before its deletion" valid "$(use app "$(token app 8)")"
 q -d app -c "DELETE FROM api_tokens USING issued WHERE token_id = id AND n = 8"
 expect "a use pending" 1 "$(state pending)"
 resume_flush
-wait_for "the deleted token's use is dropped" 3 postgres "SELECT pending = 0 FROM api_tokens_last_use_state()"
+wait_in "the deleted token's use is dropped" 3 postgres "SELECT pending = 0 FROM api_tokens_last_use_state()"
 
 # Full (100 tokens): further tokens' uses are dropped, validation never blocks
 # and the worker flushes at once, although the interval is an hour.
@@ -138,16 +133,16 @@ for n in $(seq 11 160); do
 done | PGOPTIONS="-c api_tokens.last_used_interval=0" q -d app | sort | uniq -c |
 	awk '{print $2 "=" $1}' | { read -r line; expect "150 validations while full" "valid=150" "$line"; }
 expect "uses beyond the capacity were dropped (counted)" t "$(state "dropped > $dropped_before")"
-wait_for "a full table is flushed before the interval" 5 app \
+wait_in "a full table is flushed before the interval" 5 app \
 	"SELECT count(*) >= 100 FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n BETWEEN 11 AND 160 AND last_used_at IS NOT NULL"
 resume_flush
 
 # Two databases: each one's uses reach its own table.
 expect "valid in app" valid "$(use app "$(token app 170)")"
 expect "valid in other" valid "$(use other "$(token other 170)")"
-wait_for "use written in app" 3 app \
+wait_in "use written in app" 3 app \
 	"SELECT last_used_at IS NOT NULL FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n = 170"
-wait_for "use written in other" 3 other \
+wait_in "use written in other" 3 other \
 	"SELECT last_used_at IS NOT NULL FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n = 170"
 expect "other's tokens untouched by app's uses" 1 \
 	"$(q -d other -c "SELECT count(*) FROM api_tokens WHERE last_used_at IS NOT NULL")"
@@ -161,7 +156,7 @@ q -d other -c "DROP EXTENSION api_tokens" -c "DROP TABLE api_tokens CASCADE"
 q -c "DROP DATABASE doomed"
 expect "two uses pending" 2 "$(state pending)"
 resume_flush
-wait_for "uses of a dropped table and database are forgotten" 3 postgres \
+wait_in "uses of a dropped table and database are forgotten" 3 postgres \
 	"SELECT pending = 0 FROM api_tokens_last_use_state()"
 
 # A clean restart with uses pending: saved, loaded, written.
@@ -170,7 +165,7 @@ expect "valid before the restart" valid "$(use app "$(token app 180)")"
 as_cluster_owner "$PGBIN/pg_ctl" -D "$(cluster_dir main)/data" -m fast -w restart >/dev/null
 expect "the pending use survived the restart" 1 "$(state pending)"
 resume_flush
-wait_for "and is written after it" 3 app \
+wait_in "and is written after it" 3 app \
 	"SELECT last_used_at IS NOT NULL FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n = 180"
 
 # A backend crash (the server reinitializes shared memory) and an immediate
@@ -181,10 +176,10 @@ expect "valid before the crash" valid "$(use app "$(token app 181)")"
 q -c "SELECT pg_backend_pid()" >/dev/null
 pid=$(q -d app -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'api_tokens launcher'")
 kill -9 "$pid"
-wait_for "the server is back after the crash" 30 postgres "SELECT preloaded FROM api_tokens_last_use_state()"
+wait_in "the server is back after the crash" 30 postgres "SELECT preloaded FROM api_tokens_last_use_state()"
 expect "the pending use was lost in the crash" 0 "$(state pending)"
 expect "valid after the crash" valid "$(use app "$(token app 181)")"
-wait_for "the launcher restarted" 30 postgres \
+wait_in "the launcher restarted" 30 postgres \
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'api_tokens launcher'"
 expect "valid before the immediate shutdown" valid "$(use app "$(token app 182)")"
 as_cluster_owner "$PGBIN/pg_ctl" -D "$(cluster_dir main)/data" -m immediate -w stop >/dev/null
@@ -194,7 +189,7 @@ expect "the lost use was never written" t "$(last_used_is app 182 "IS NULL")"
 expect "what was written before stays" t "$(last_used_is app 180 "IS NOT NULL")"
 resume_flush
 expect "valid after the restart" valid "$(use app "$(token app 182)")"
-wait_for "uses are written again" 3 app \
+wait_in "uses are written again" 3 app \
 	"SELECT last_used_at IS NOT NULL FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n = 182"
 
 # Flush vs revoke vs delete, as an isolation spec against this server.

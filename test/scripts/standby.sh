@@ -6,35 +6,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
-. test/lib/packages.sh
+. test/lib/checks.sh
+. test/lib/standby.sh
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-psql_on() { local node=$1; shift; (cluster_env "$node"; psql -X -q -v ON_ERROR_STOP=1 -At "$@"); }
-expect() { # expect DESCRIPTION EXPECTED ACTUAL
-	[ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
-	echo "ok: $1"
-}
 status_on() { # status_on NODE TOKEN: validate with every use due (interval 0)
 	PGOPTIONS="-c api_tokens.last_used_interval=0" psql_on "$1" \
 		-c "SELECT status FROM api_token_validate('$2')"
 }
-# Waits until the standby has replayed everything the primary has written.
-wait_for_replay() {
-	local lsn
-	lsn=$(psql_on primary -c "SELECT pg_current_wal_lsn()")
-	for _ in $(seq 1 500); do
-		[ "$(psql_on standby -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn")" = t ] && return 0
-		sleep 0.02
-	done
-	fail "standby did not replay $lsn"
-}
 
 cluster_init primary
-cluster_configure primary "
-wal_level = replica
-max_wal_senders = 4
-hot_standby = on
-"
+cluster_configure primary "$primary_settings"
 cluster_start primary
 psql_on primary >/dev/null <<'SQL'
 CREATE TABLE users (id uuid PRIMARY KEY);
@@ -48,25 +29,16 @@ token() { psql_on primary -c "SELECT token FROM plain WHERE n = $1"; }
 token_id() { psql_on primary -c "SELECT token_id FROM plain WHERE n = $1"; }
 
 # The standby: a base backup of the primary, streaming from its socket.
-standby_dir=$(cluster_dir standby)
-as_cluster_owner mkdir -p "$standby_dir/socket"
-echo $(($(cluster_port primary) + 1)) | as_cluster_owner tee "$standby_dir/port" >/dev/null
-as_cluster_owner "$PGBIN/pg_basebackup" -h "$(cluster_dir primary)/socket" -p "$(cluster_port primary)" \
-	-U postgres -D "$standby_dir/data" -R -X stream --no-sync
-cluster_configure standby "
-port = $(cluster_port standby)
-unix_socket_directories = '$standby_dir/socket'
-"
-cluster_start standby
+standby_create primary standby
 expect "standby is in recovery" t "$(psql_on standby -c "SELECT pg_is_in_recovery()")"
-wait_for_replay
+wait_for_replay primary standby
 
 # Validation on the standby: valid, no error, no write, in or out of a transaction.
 t1=$(token 1)
 expect "never-used token validates on the standby" valid "$(status_on standby "$t1")"
 expect "validation in a standby transaction" valid "$(PGOPTIONS='-c api_tokens.last_used_interval=0' \
 	psql_on standby -c "BEGIN" -c "SELECT status FROM api_token_validate('$t1')" -c "COMMIT")"
-wait_for_replay
+wait_for_replay primary standby
 expect "no last_used_at written from the standby (primary)" "" \
 	"$(psql_on primary -c "SELECT last_used_at FROM api_tokens WHERE id = '$(token_id 1)'")"
 expect "no last_used_at written from the standby (standby)" "" \
@@ -78,7 +50,7 @@ expect "no last_used_at written by the read-only transaction" "" \
 	"$(psql_on primary -c "SELECT last_used_at FROM api_tokens WHERE id = '$(token_id 1)'")"
 # The primary records the use, and the standby then shows it.
 expect "validation on the primary" valid "$(status_on primary "$t1")"
-wait_for_replay
+wait_for_replay primary standby
 expect "last use recorded on the primary reaches the standby" t \
 	"$(psql_on standby -c "SELECT last_used_at IS NOT NULL FROM api_tokens WHERE id = '$(token_id 1)'")"
 
@@ -86,13 +58,13 @@ expect "last use recorded on the primary reaches the standby" t \
 t2=$(token 2)
 expect "token 2 valid on the standby" valid "$(status_on standby "$t2")"
 expect "revoke on the primary" t "$(psql_on primary -c "SELECT api_token_revoke('$(token_id 2)')")"
-wait_for_replay
+wait_for_replay primary standby
 expect "revoked token inactive on the standby after replay" inactive "$(status_on standby "$t2")"
 
 # Rotation with grace: old and new both valid on both nodes.
 t3=$(token 3)
 t3new=$(psql_on primary -c "SELECT token FROM api_token_rotate('$(token_id 3)', '1 hour')")
-wait_for_replay
+wait_for_replay primary standby
 for node in primary standby; do
 	expect "old token valid during grace ($node)" valid "$(status_on $node "$t3")"
 	expect "successor valid ($node)" valid "$(status_on $node "$t3new")"
@@ -100,14 +72,14 @@ done
 # Rotation without grace: the old token is "rotated" (1.1), the new one valid, on both.
 t4=$(token 4)
 t4new=$(psql_on primary -c "SELECT token FROM api_token_rotate('$(token_id 4)')")
-wait_for_replay
+wait_for_replay primary standby
 for node in primary standby; do
 	expect "old token rotated out, no grace ($node)" rotated "$(status_on $node "$t4")"
 	expect "successor valid after rotation ($node)" valid "$(status_on $node "$t4new")"
 done
 # The grace period ends on the primary: "rotated" on both (1.1; "expired" before).
 psql_on primary -c "UPDATE api_tokens SET expires_at = now() - interval '1 s' WHERE id = '$(token_id 3)'"
-wait_for_replay
+wait_for_replay primary standby
 for node in primary standby; do
 	expect "old token rotated out after grace ($node)" rotated "$(status_on $node "$t3")"
 done

@@ -8,27 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
+. test/lib/checks.sh
+. test/lib/standby.sh
 
-fail() {
-	echo "FAIL: $*" >&2
+on_failure() {
 	for node in primary standby; do
-		echo "-- the $node's log, last lines:" >&2
-		tail -n 25 "$(cluster_log $node)" >&2 || true
+		echo "-- the $node's log, last lines:"
+		tail -n 25 "$(cluster_log $node)" || true
 	done
-	exit 1
-}
-psql_on() { local node=$1; shift; (cluster_env "$node"; psql -X -q -v ON_ERROR_STOP=1 -At "$@"); }
-expect() { # expect DESCRIPTION EXPECTED ACTUAL
-	[ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
-	echo "ok: $1"
-}
-wait_for() { # wait_for DESCRIPTION SECONDS NODE SQL: until SQL prints t
-	local deadline=$((SECONDS + $2))
-	until [ "$(psql_on "$3" -c "$4" 2>/dev/null || true)" = t ]; do
-		[ $SECONDS -lt $deadline ] || fail "$1: not within $2 s"
-		sleep 0.1
-	done
-	echo "ok: $1"
 }
 use_on() { # use_on NODE N: validates token N with every use due; prints its status
 	PGOPTIONS="-c api_tokens.last_used_interval=0" psql_on "$1" \
@@ -39,10 +26,7 @@ written() { # written N: on the primary, last_used_at of token N is set
 }
 
 cluster_init primary
-cluster_configure primary "
-wal_level = replica
-max_wal_senders = 4
-hot_standby = on
+cluster_configure primary "$primary_settings
 shared_preload_libraries = 'api_tokens'
 api_tokens.flush_interval = 1
 "
@@ -58,17 +42,8 @@ CREATE TABLE issued AS
 CREATE ROLE forwarder LOGIN;
 SQL
 
-standby_dir=$(cluster_dir standby)
-as_cluster_owner mkdir -p "$standby_dir/socket"
-echo $(($(cluster_port primary) + 1)) | as_cluster_owner tee "$standby_dir/port" >/dev/null
-as_cluster_owner "$PGBIN/pg_basebackup" -h "$(cluster_dir primary)/socket" -p "$(cluster_port primary)" \
-	-U postgres -D "$standby_dir/data" -R -X stream --no-sync
-cluster_configure standby "
-port = $(cluster_port standby)
-unix_socket_directories = '$standby_dir/socket'
-api_tokens.forward_conninfo = 'host=$(cluster_dir primary)/socket port=$(cluster_port primary) user=forwarder'
-"
-cluster_start standby
+standby_create primary standby \
+	"api_tokens.forward_conninfo = 'host=$(cluster_dir primary)/socket port=$(cluster_port primary) user=forwarder'"
 expect "standby is in recovery" t "$(psql_on standby -c "SELECT pg_is_in_recovery()")"
 expect "the launcher runs on the standby" 1 \
 	"$(psql_on standby -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'api_tokens launcher'")"
