@@ -30,22 +30,25 @@ statements() {
 	for i in $(seq 2 $((n + 1))); do echo "EXECUTE q($(((i * 7919) % 10000 + 1)));"; done
 }
 
-# instructions SQL N: callgrind's total for the single-user run.
+# instructions SQL N [SETTINGS...]: callgrind's total for the single-user
+# run; by default no token is due for a last-use write (interval 1 day).
 instructions() {
-	local out="$work/cg.out"
-	statements "$1" "$2" >"$work/cmds.sql"
+	local out="$work/cg.out" sql=$1 n=$2
+	shift 2
+	statements "$sql" "$n" >"$work/cmds.sql"
 	chmod 644 "$work/cmds.sql"
 	as_cluster_owner valgrind --tool=callgrind --callgrind-out-file="$out" -q \
-		"$PGBIN/postgres" --single -D "$data" -c api_tokens.last_used_interval=86400 cg \
+		"$PGBIN/postgres" --single -D "$data" -c api_tokens.last_used_interval=86400 "$@" cg \
 		<"$work/cmds.sql" >/dev/null 2>&1
 	callgrind_annotate "$out" 2>/dev/null | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,
 	rm -f "$out"
 }
 
+# per_call SQL [SETTINGS...]: instructions per execution.
 per_call() {
 	local base full
-	base=$(instructions "$1" 0)
-	full=$(instructions "$1" "$N")
+	base=$(instructions "$1" 0 "${@:2}")
+	full=$(instructions "$1" "$N" "${@:2}")
 	echo $(((full - base) / N))
 }
 
@@ -54,3 +57,11 @@ probe='SELECT user_id FROM api_tokens WHERE token_hash = (SELECT token_hash FROM
 v=$(per_call "$validate")
 p=$(per_call "$probe")
 echo "instructions per call ($N calls, callgrind): validate $v, bare probe $p, difference $((v - p))"
+# Every use recorded (interval 0; each EXECUTE is a transaction of its own):
+# written at commit by the validating transaction, or, with the library
+# preloaded, recorded in shared memory for the worker (which a single-user
+# server does not start: its writes are not counted here).
+inline=$(per_call "$validate" -c api_tokens.last_used_interval=0)
+shared=$(per_call "$validate" -c api_tokens.last_used_interval=0 -c shared_preload_libraries=api_tokens)
+echo "every use recorded (interval 0): validate $inline written at commit, $shared through shared memory"
+
