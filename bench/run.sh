@@ -162,9 +162,12 @@ for round in $(seq 1 "$ROUNDS"); do
 		v=${variants[$(((i + round - 1) % ${#variants[@]}))]}
 		# Clear what the write variants left behind: no variant starts while
 		# the worker is still writing the uses of the one before.
+		# Then vacuum, and checkpoint, so that no variant pays for the
+		# writes of the one before (autovacuum, checkpoint writes).
 		settle bench
-		on bench $psql -d small -c "VACUUM api_tokens"
-		on inline $psql -d small -c "VACUUM api_tokens"
+		for cluster in bench inline; do
+			on "$cluster" $psql -d small -c "VACUUM ANALYZE api_tokens" -c "CHECKPOINT"
+		done
 		case $v in
 			select1) tps=$(run bench small select1.pgbench $LONG_INTERVAL) ;;
 			probe) tps=$(run bench small probe.pgbench $LONG_INTERVAL) ;;
