@@ -8,6 +8,7 @@
  */
 #include "postgres.h"
 
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -15,6 +16,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
@@ -155,4 +157,45 @@ events_end(EventWriter *writer)
 	row_access_end(&writer->ra);
 	table_close(writer->rel, NoLock);
 	writer->rel = NULL;
+}
+
+typedef struct EventSearch
+{
+	const EventsTable *table;
+	const char *event;
+	bool found;
+} EventSearch;
+
+static bool
+stop_at_event(RowAccess *ra, void *arg)
+{
+	EventSearch *search = arg;
+	bool isnull;
+	Datum event = row_access_get(ra, search->table->att_event, &isnull);
+
+	if (!isnull && strcmp(TextDatumGetCString(event), search->event) == 0)
+		search->found = true;
+	return !search->found;
+}
+
+bool
+events_recorded_since(Oid nspoid, Datum token_id, const char *event, TimestampTz since)
+{
+	const ExtTables *tables = ext_tables_of(nspoid);
+	EventSearch search = {&tables->events, event, false};
+	ScanKeyData keys[2];
+	Relation rel;
+	RowAccess ra;
+
+	if (!tables->present)
+		return false;
+	/* Only the token's events after since: the index is on (token_id, at). */
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, token_id);
+	ScanKeyInit(&keys[1], 2, BTGreaterStrategyNumber, F_TIMESTAMPTZ_GT, TimestampTzGetDatum(since));
+	rel = table_open(tables->events.relid, AccessShareLock);
+	row_access_begin(&ra, rel, tables->events.owner, false);
+	row_access_scan_keys(&ra, tables->events.by_token, keys, 2, stop_at_event, &search);
+	row_access_end(&ra);
+	table_close(rel, NoLock);
+	return search.found;
 }

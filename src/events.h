@@ -53,4 +53,7 @@ extern void events_add(EventWriter *writer, const char *event, Datum token_id, D
 
 extern void events_end(EventWriter *writer);
 
+/* True if event was recorded for token_id after since (and is visible). */
+extern bool events_recorded_since(Oid nspoid, Datum token_id, const char *event, TimestampTz since);
+
 #endif /* API_TOKENS_EVENTS_H */

@@ -112,9 +112,9 @@ describe_events(Relation rel, const char *q, EventsTable *t)
 	t->att_detail = rel_checks_column(rel, q, "detail", JSONBOID, JSONBOID, true, NULL);
 	t->att_db_user = rel_checks_column(rel, q, "db_user", NAMEOID, NAMEOID, true, NULL);
 	t->att_actor = rel_checks_column(rel, q, "actor", TEXTOID, TEXTOID, false, NULL);
-	t->by_token = rel_checks_find_index(rel, t->att_token_id, false, NULL);
+	t->by_token = rel_checks_find_index_on_pair(rel, t->att_token_id, t->att_at);
 	if (!OidIsValid(t->by_token))
-		rel_checks_refuse(q, "it has no index on token_id", NULL, NULL);
+		rel_checks_refuse(q, "it has no index on (token_id, at)", NULL, NULL);
 }
 
 const ExtTables *

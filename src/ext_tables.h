@@ -31,7 +31,7 @@ typedef struct EventsTable
 {
 	Oid relid;
 	Oid owner;
-	Oid by_token; /* index leading with token_id */
+	Oid by_token; /* index on (token_id, at) */
 	AttrNumber att_at;
 	AttrNumber att_token_id;
 	AttrNumber att_user_id;

@@ -161,11 +161,13 @@ rel_checks_max_chars(int32 typmod)
 }
 
 /*
- * A valid btree index whose first key is attnum; if unique, it must also
- * be unique on exactly that column, without predicate or expressions.
+ * A valid btree index whose first key is first and, unless second is
+ * InvalidAttrNumber, whose second key is second (in ascending order); if
+ * unique, it must also be unique on exactly the first column, without
+ * predicate or expressions.
  */
-Oid
-rel_checks_find_index(Relation rel, AttrNumber attnum, bool unique, Oid *collation)
+static Oid
+find_index(Relation rel, AttrNumber first, AttrNumber second, bool unique, Oid *collation)
 {
 	List *indexes = RelationGetIndexList(rel);
 	ListCell *lc;
@@ -175,9 +177,12 @@ rel_checks_find_index(Relation rel, AttrNumber attnum, bool unique, Oid *collati
 	{
 		Relation index = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = index->rd_index;
-		bool usable = form->indisvalid && form->indislive && form->indkey.values[0] == attnum &&
+		bool usable = form->indisvalid && form->indislive && form->indkey.values[0] == first &&
 					  index->rd_rel->relam == BTREE_AM_OID;
 
+		if (second != InvalidAttrNumber)
+			usable = usable && form->indnkeyatts >= 2 && form->indkey.values[1] == second &&
+					 (index->rd_indoption[1] & INDOPTION_DESC) == 0;
 		if (unique)
 			usable = usable && form->indisunique && form->indnkeyatts == 1 &&
 					 RelationGetIndexPredicate(index) == NIL;
@@ -193,6 +198,18 @@ rel_checks_find_index(Relation rel, AttrNumber attnum, bool unique, Oid *collati
 	}
 	list_free(indexes);
 	return found;
+}
+
+Oid
+rel_checks_find_index(Relation rel, AttrNumber attnum, bool unique, Oid *collation)
+{
+	return find_index(rel, attnum, InvalidAttrNumber, unique, collation);
+}
+
+Oid
+rel_checks_find_index_on_pair(Relation rel, AttrNumber first, AttrNumber second)
+{
+	return find_index(rel, first, second, false, NULL);
 }
 
 bool

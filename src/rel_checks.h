@@ -46,6 +46,9 @@ extern int32 rel_checks_max_chars(int32 typmod);
  */
 extern Oid rel_checks_find_index(Relation rel, AttrNumber attnum, bool unique, Oid *collation);
 
+/* A valid btree index whose first keys are first and second, both ascending. */
+extern Oid rel_checks_find_index_on_pair(Relation rel, AttrNumber first, AttrNumber second);
+
 /* True if the relation is a member of the api_tokens extension. */
 extern bool rel_checks_is_member(Oid relid);
 

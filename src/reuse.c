@@ -7,6 +7,11 @@
  * token (GitLab's reasoning for revoking token families).  Validation only
  * notes the reuse; it is acted upon when the transaction commits, after the
  * caller's statements, like last-use bookkeeping.
+ *
+ * Whoever holds an old token can present it at any rate: a reuse already
+ * reported within api_tokens.last_used_interval is reported again only if
+ * it revokes something new, so that replaying the token does not turn every
+ * request into a write (an event, a notification, a WAL flush).
  */
 #include "postgres.h"
 
@@ -34,14 +39,37 @@ static List *notes = NIL;
 void
 reuse_note(Oid nspoid, Datum token_id, Datum user_id)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	ReuseNote *note = palloc(sizeof(ReuseNote));
+	MemoryContext old;
+	ReuseNote *note;
+	ListCell *lc;
+
+	/* Once per token and transaction, however often it is presented. */
+	foreach (lc, notes)
+	{
+		ReuseNote *noted = lfirst(lc);
+
+		if (noted->nspoid == nspoid &&
+			memcmp(noted->token_id.data, DatumGetUUIDP(token_id)->data, UUID_LEN) == 0)
+			return;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	note = palloc(sizeof(ReuseNote));
 
 	note->nspoid = nspoid;
 	memcpy(note->token_id.data, DatumGetUUIDP(token_id)->data, UUID_LEN);
 	memcpy(note->user_id.data, DatumGetUUIDP(user_id)->data, UUID_LEN);
 	notes = lappend(notes, note);
 	MemoryContextSwitchTo(old);
+}
+
+/* True if a reuse of token_id was reported within the last-use interval. */
+static bool
+reported_recently(Oid nspoid, Datum token_id)
+{
+	int64 interval = (int64) api_tokens_last_used_interval * USECS_PER_SEC;
+
+	return interval > 0 && events_recorded_since(nspoid, token_id, "reused",
+												 GetCurrentTransactionStartTimestamp() - interval);
 }
 
 /* Records the reuse and, if so configured, revokes the token's descendants. */
@@ -60,6 +88,8 @@ act_on(ReuseNote *note)
 		return;
 	if (revoke)
 		revoked = rotate_revoke_lineage(note->nspoid, token_id, false, "family");
+	if (revoked == 0 && reported_recently(note->nspoid, token_id))
+		return;
 	events_begin(&events, note->nspoid);
 	event_detail_init(&detail);
 	event_detail_uuid(&detail, "successor_id", rotation.successor);

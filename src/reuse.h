@@ -12,9 +12,10 @@ extern void reuse_init(void);
 
 /*
  * Notes that the rotated-out token token_id of user user_id, in schema
- * nspoid, was presented.  When the transaction commits, a reused event is
- * recorded and, with api_tokens.rotated_reuse = revoke_family, every active
- * token descended from it is revoked.  Nothing is written where nothing can
+ * nspoid, was presented.  When the transaction commits, every active token
+ * descended from it is revoked if api_tokens.rotated_reuse = revoke_family,
+ * and a reused event is recorded, unless one was within the last-use
+ * interval and nothing was revoked.  Nothing is written where nothing can
  * be (read-only transactions, standbys).
  */
 extern void reuse_note(Oid nspoid, Datum token_id, Datum user_id);

@@ -118,23 +118,33 @@ row_access_find(RowAccess *ra, Oid indexoid, RegProcedure eq, Oid collation, Dat
 }
 
 void
+row_access_scan_keys(RowAccess *ra, Oid indexoid, ScanKey keys, int nkeys, RowAccessEach each,
+					 void *arg)
+{
+	Relation index = index_open(indexoid, AccessShareLock);
+	IndexScanDesc scan = compat_index_beginscan(ra->rel, index, ra->snapshot, nkeys, 0);
+
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, ra->slot))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (!each(ra, arg))
+			break;
+	}
+	index_endscan(scan);
+	index_close(index, NoLock);
+}
+
+void
 row_access_scan(RowAccess *ra, Oid indexoid, RegProcedure eq, Datum key, RowAccessEach each,
 				void *arg)
 {
 	if (OidIsValid(indexoid))
 	{
-		Relation index = index_open(indexoid, AccessShareLock);
 		ScanKeyData skey;
-		IndexScanDesc scan = begin_index_scan(ra, index, eq, InvalidOid, key, &skey);
 
-		while (index_getnext_slot(scan, ForwardScanDirection, ra->slot))
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (!each(ra, arg))
-				break;
-		}
-		index_endscan(scan);
-		index_close(index, NoLock);
+		ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid, InvalidOid, eq, key);
+		row_access_scan_keys(ra, indexoid, &skey, 1, each, arg);
 	}
 	else
 	{

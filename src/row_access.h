@@ -17,6 +17,7 @@
 
 #include "postgres.h"
 
+#include "access/skey.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
 #include "nodes/lockoptions.h"
@@ -70,6 +71,10 @@ extern bool row_access_find(RowAccess *ra, Oid index, RegProcedure eq, Oid colla
 typedef bool (*RowAccessEach)(RowAccess *ra, void *arg);
 extern void row_access_scan(RowAccess *ra, Oid index, RegProcedure eq, Datum key,
 							RowAccessEach each, void *arg);
+
+/* Like row_access_scan, with scan keys on the index's columns (ScanKeyInit). */
+extern void row_access_scan_keys(RowAccess *ra, Oid index, ScanKey keys, int nkeys,
+								 RowAccessEach each, void *arg);
 
 /*
  * Locks the found row FOR NO KEY UPDATE.  In READ COMMITTED the latest

@@ -72,7 +72,9 @@ SELECT * FROM api_token_rotate(:'fourth_id', '0', now() - interval '1 day');
 -------------------------------------------------------------------------------
 -- Reuse detection: a rotated-out token presented after its grace.
 -------------------------------------------------------------------------------
--- report (the default): the status, and a reused event.
+-- report (the default): the status, and a reused event (one: the statuses
+-- above already reported this token, and within api_tokens.last_used_interval
+-- a reuse is reported once).
 SHOW api_tokens.rotated_reuse;
 SELECT status FROM api_token_validate(:'first');
 SELECT event, detail->>'action' AS action, detail->>'successor_id' = :'second_id' AS names_successor
@@ -103,6 +105,31 @@ SELECT status FROM api_token_validate(:'first');
 COMMIT;
 SELECT count(*) - :reused_events_before AS reused_events_written
   FROM api_token_events WHERE event = 'reused';
+
+-- attack_reuse_flood: whoever holds a rotated-out token can present it at any
+-- rate; a reuse already reported within api_tokens.last_used_interval (here
+-- one day) is not reported again, so no request becomes a write of its own.
+SELECT count(*) AS reused_before FROM api_token_events
+ WHERE token_id = :'first_id' AND event = 'reused' \gset
+SELECT status FROM api_token_validate(:'first');
+SELECT status FROM api_token_validate(:'first');
+SET api_tokens.rotated_reuse = revoke_family;
+SELECT status FROM api_token_validate(:'first');
+RESET api_tokens.rotated_reuse;
+SELECT count(*) - :reused_before AS reused_events_written FROM api_token_events
+ WHERE token_id = :'first_id' AND event = 'reused';
+-- With every use recorded (interval 0), each transaction reports it, once
+-- however often the token is presented in it.
+SET api_tokens.last_used_interval = 0;
+BEGIN;
+SELECT status FROM api_token_validate(:'first');
+SELECT status FROM api_token_validate(:'first');
+SELECT status FROM api_token_validate(:'first');
+COMMIT;
+SELECT status FROM api_token_validate(:'first');
+SET api_tokens.last_used_interval = '1d';
+SELECT count(*) - :reused_before AS reused_events_written FROM api_token_events
+ WHERE token_id = :'first_id' AND event = 'reused';
 
 -------------------------------------------------------------------------------
 -- api_token_revoke_family: the whole lineage, from any of its tokens.
