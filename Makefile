@@ -12,7 +12,7 @@ OBJS = $(PURE_OBJS) \
 	src/ext_tables.o src/events.o src/lineage.o \
 	src/validate.o src/last_used.o src/reuse.o src/context.o src/pre_request.o \
 	src/manage.o src/rotate.o src/lifecycle.o src/table_setup.o \
-	src/uses.o src/worker.o src/forward.o
+	src/uses.o src/worker.o src/forward.o src/remote.o
 SHLIB_LINK += -lcrypto -lz
 # libpq: a standby's worker forwards recorded uses to the primary.
 PG_CPPFLAGS = -I$(libpq_srcdir)

@@ -32,6 +32,7 @@ char *api_tokens_actor = NULL;
 int api_tokens_flush_interval = 10;
 int api_tokens_max_tracked_tokens = 100000;
 char *api_tokens_forward_conninfo = NULL;
+int api_tokens_forward_timeout = 30;
 
 static shmem_request_hook_type previous_shmem_request_hook = NULL;
 static shmem_startup_hook_type previous_shmem_startup_hook = NULL;
@@ -143,6 +144,12 @@ _PG_init(void)
 		"api_tokens.forward_conninfo", "Connection string a standby forwards recorded uses with.",
 		"Empty: the standby's primary_conninfo; the database is the one the uses belong to.",
 		&api_tokens_forward_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	DefineCustomIntVariable(
+		"api_tokens.forward_timeout",
+		"Time a standby waits for the primary to connect or to answer one call.",
+		"Then it gives up, keeps the uses and tries again at the next flush.",
+		&api_tokens_forward_timeout, 30, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
 	/*
 	 * Recorded uses and the worker that writes them need shared memory; a

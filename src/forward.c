@@ -29,12 +29,21 @@
 
 #include "forward.h"
 #include "last_used.h"
+#include "remote.h"
 #include "settings.h"
 #include "token_table.h"
 #include "uses.h"
 
 /* Uses sent per call. */
 #define FORWARD_BATCH 1000
+
+/* When a call to the primary that starts now gives up. */
+static TimestampTz
+forward_deadline(void)
+{
+	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+									   (int64) api_tokens_forward_timeout * 1000);
+}
 
 /* Calls api_tokens_record_uses on the primary for a batch of one schema. */
 static bool
@@ -44,6 +53,7 @@ send_batch(PGconn *conn, const char *nspname, const PendingUse *uses, int n)
 	StringInfoData times;
 	const char *values[2];
 	char *sql;
+	char *error;
 	PGresult *result;
 	bool ok;
 
@@ -73,13 +83,13 @@ send_batch(PGconn *conn, const char *nspname, const PendingUse *uses, int n)
 	sql = psprintf("SELECT %s.api_tokens_record_uses($1::pg_catalog.uuid[], "
 				   "$2::pg_catalog.timestamptz[])",
 				   quote_identifier(nspname));
-	result = PQexecParams(conn, sql, 2, NULL, values, NULL, NULL, 0);
-	ok = PQresultStatus(result) == PGRES_TUPLES_OK;
+	result = remote_exec(conn, sql, 2, values, forward_deadline(), &error);
+	ok = result != NULL;
 	if (!ok)
 	{
 		ereport(LOG, (errmsg("api_tokens could not forward %d recorded uses to the primary: %s", n,
-							 PQresultErrorMessage(result))));
-		uses_note_error(PQresultErrorMessage(result));
+							 error)));
+		uses_note_error(error);
 	}
 	PQclear(result);
 	return ok;
@@ -93,9 +103,10 @@ connect_to_primary(const char *dbname)
 							   ? api_tokens_forward_conninfo
 							   : PrimaryConnInfo;
 	/* Later keywords win: the database and name are ours whatever conninfo says. */
-	const char *keywords[] = {"dbname", "dbname", "application_name", "connect_timeout", NULL};
-	const char *values[] = {conninfo, dbname, "api_tokens forwarder", "10", NULL};
+	const char *keywords[] = {"dbname", "dbname", "application_name", NULL};
+	const char *values[] = {conninfo, dbname, "api_tokens forwarder", NULL};
 	PGconn *conn;
+	char *error;
 
 	if (conninfo == NULL || conninfo[0] == '\0')
 	{
@@ -103,15 +114,13 @@ connect_to_primary(const char *dbname)
 						"primary_conninfo");
 		return NULL;
 	}
-	conn = PQconnectdbParams(keywords, values, true);
-	if (PQstatus(conn) != CONNECTION_OK)
+	conn = remote_connect(keywords, values, forward_deadline(), &error);
+	if (conn == NULL)
 	{
 		ereport(LOG, (errmsg("api_tokens could not connect to the primary to forward recorded "
 							 "uses: %s",
-							 PQerrorMessage(conn))));
-		uses_note_error(PQerrorMessage(conn));
-		PQfinish(conn);
-		return NULL;
+							 error)));
+		uses_note_error(error);
 	}
 	return conn;
 }

@@ -37,4 +37,7 @@ extern int api_tokens_max_tracked_tokens;
 /* api_tokens.forward_conninfo: where a standby sends its uses ('' = primary_conninfo). */
 extern char *api_tokens_forward_conninfo;
 
+/* api_tokens.forward_timeout: seconds a standby waits for the primary per call. */
+extern int api_tokens_forward_timeout;
+
 #endif /* API_TOKENS_SETTINGS_H */

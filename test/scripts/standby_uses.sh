@@ -4,7 +4,9 @@
 # a role with EXECUTE on api_tokens_record_uses and nothing else).  Without
 # that privilege, and while the primary is down, the standby keeps
 # validating and keeps its uses (bounded), logs the failure without any
-# token or hash, and delivers them once it can.
+# token or hash, and delivers them once it can; a primary that stops
+# answering is given up after api_tokens.forward_timeout, and does not hold
+# up the standby's shutdown.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
@@ -78,6 +80,54 @@ cluster_start primary
 wait_for "the kept uses are written once the primary is back" 20 primary \
 	"SELECT count(*) = 2 FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n IN (5, 6) AND last_used_at IS NOT NULL"
 wait_for "nothing pending on the standby" 5 standby "SELECT pending = 0 FROM api_tokens_last_use_state()"
+
+# The primary stops answering in the middle of a call (a network partition,
+# a frozen host: TCP would notice only after hours).  Through a proxy that
+# holds every answer after the startup: the call gives up after
+# api_tokens.forward_timeout, the uses are kept, and a fast shutdown of the
+# standby does not wait for a stalled call.
+proxy=$(cluster_dir standby)/proxy
+mkdir -p "$proxy" && chmod 755 "$proxy"
+echo stall_after_ready >"$proxy/mode"
+/usr/bin/python3 test/lib/stall_proxy.py "$proxy/.s.PGSQL.5432" \
+	"$(cluster_dir primary)/socket/.s.PGSQL.$(cluster_port primary)" "$proxy/mode" &
+proxy_pid=$!
+trap 'kill $proxy_pid 2>/dev/null || true; cluster_cleanup' EXIT
+psql_on standby >/dev/null <<SQL
+ALTER SYSTEM SET api_tokens.forward_conninfo =
+  'host=$proxy port=5432 user=forwarder sslmode=disable gssencmode=disable';
+ALTER SYSTEM SET api_tokens.forward_timeout = '2s';
+SELECT pg_reload_conf();
+SQL
+expect "valid on the standby while the primary stalls (7)" valid "$(use_on standby 7)"
+wait_for "the stalled call gives up, the use is kept" 15 standby \
+	"SELECT last_error LIKE '%timed out%' AND pending = 1 FROM api_tokens_last_use_state()"
+[ -e "$proxy/mode.stalled" ] || fail "the proxy never held an answer"
+psql_on standby -c "ALTER SYSTEM SET api_tokens.forward_timeout = '10min'" -c "SELECT pg_reload_conf()" >/dev/null
+rm -f "$proxy/mode.stalled"
+expect "valid on the standby while the primary stalls (8)" valid "$(use_on standby 8)"
+for _ in $(seq 100); do [ -e "$proxy/mode.stalled" ] && break; sleep 0.1; done
+[ -e "$proxy/mode.stalled" ] || fail "no call reached the stalled primary"
+sleep 0.5
+start=$SECONDS
+as_cluster_owner "$PGBIN/pg_ctl" -D "$(cluster_dir standby)/data" -m fast -w -t 60 stop >/dev/null
+expect "a fast shutdown does not wait for the stalled call" t "$([ $((SECONDS - start)) -lt 10 ] && echo t || echo f)"
+echo pass >"$proxy/mode"
+cluster_start standby
+# (The primary may have run the stalled calls; sending the uses again is harmless.)
+wait_for "the uses kept through the stall and the restart are delivered" 20 standby \
+	"SELECT pending = 0 AND forwarded >= 2 FROM api_tokens_last_use_state()"
+expect "and written" 2 "$(psql_on primary -c \
+	"SELECT count(*) FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n IN (7, 8) AND last_used_at IS NOT NULL")"
+# One that accepts connections and never completes one: the same.
+echo stall >"$proxy/mode"
+psql_on standby -c "ALTER SYSTEM SET api_tokens.forward_timeout = '2s'" -c "SELECT pg_reload_conf()" >/dev/null
+expect "valid on the standby while the primary stalls (9)" valid "$(use_on standby 9)"
+wait_for "the stalled connection gives up, the use is kept" 15 standby \
+	"SELECT last_error LIKE '%timed out connecting%' AND pending = 1 FROM api_tokens_last_use_state()"
+echo pass >"$proxy/mode"
+wait_for "the use is written once the primary answers" 15 primary "$(written 9)"
+kill $proxy_pid
 
 # Nothing secret in either log: no token, no hash; errors name no token.
 for node in primary standby; do
