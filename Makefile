@@ -10,7 +10,7 @@ OBJS = $(PURE_OBJS) \
 	src/api_tokens.o src/token_functions.o src/token_hash.o \
 	src/rel_checks.o src/token_table.o src/row_access.o src/token_rows.o src/result.o src/scopes.o \
 	src/ext_tables.o src/events.o src/lineage.o \
-	src/validate.o src/last_used.o src/reuse.o src/context.o src/pre_request.o \
+	src/validate.o src/last_used.o src/reuse.o src/reuse_queue.o src/context.o src/pre_request.o \
 	src/manage.o src/rotate.o src/lifecycle.o src/table_setup.o \
 	src/uses.o src/worker.o src/forward.o src/remote.o
 SHLIB_LINK += -lcrypto -lz

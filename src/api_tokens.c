@@ -15,6 +15,7 @@
 #include "ext_tables.h"
 #include "last_used.h"
 #include "reuse.h"
+#include "reuse_queue.h"
 #include "settings.h"
 #include "token_format.h"
 #include "token_table.h"
@@ -86,6 +87,7 @@ request_shmem(void)
 	if (previous_shmem_request_hook)
 		previous_shmem_request_hook();
 	uses_shmem_request();
+	reuse_queue_shmem_request();
 }
 
 static void
@@ -94,6 +96,7 @@ start_shmem(void)
 	if (previous_shmem_startup_hook)
 		previous_shmem_startup_hook();
 	uses_shmem_startup();
+	reuse_queue_shmem_startup();
 }
 
 void

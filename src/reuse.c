@@ -6,7 +6,10 @@
  * legitimate holder of the successor and whoever still presents the old
  * token (GitLab's reasoning for revoking token families).  Validation only
  * notes the reuse; it is acted upon when the transaction commits, after the
- * caller's statements, like last-use bookkeeping.
+ * caller's statements, like last-use bookkeeping.  Where the transaction
+ * cannot write (READ ONLY) or does not commit (PostgREST's, once its
+ * pre-request refused the token), the library preloaded hands the reuse to
+ * the database's flusher through shared memory (reuse_queue.c).
  *
  * Whoever holds an old token can present it at any rate: a reuse already
  * reported within api_tokens.last_used_interval is reported again only if
@@ -17,47 +20,47 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/uuid.h"
 
 #include "events.h"
 #include "lineage.h"
 #include "reuse.h"
+#include "reuse_queue.h"
 #include "rotate.h"
 #include "settings.h"
 
-typedef struct ReuseNote
-{
-	Oid nspoid;
-	pg_uuid_t token_id;
-	pg_uuid_t user_id;
-} ReuseNote;
-
-/* Notes of this transaction, in its memory. */
+/* Reuses noted by this transaction, in its memory. */
 static List *notes = NIL;
 
 void
 reuse_note(Oid nspoid, Datum token_id, Datum user_id)
 {
+	bool revoke = api_tokens_rotated_reuse == ROTATED_REUSE_REVOKE_FAMILY;
 	MemoryContext old;
-	ReuseNote *note;
+	QueuedReuse *note;
 	ListCell *lc;
 
 	/* Once per token and transaction, however often it is presented. */
 	foreach (lc, notes)
 	{
-		ReuseNote *noted = lfirst(lc);
+		QueuedReuse *noted = lfirst(lc);
 
 		if (noted->nspoid == nspoid &&
 			memcmp(noted->token_id.data, DatumGetUUIDP(token_id)->data, UUID_LEN) == 0)
+		{
+			noted->revoke_family |= revoke;
 			return;
+		}
 	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	note = palloc(sizeof(ReuseNote));
-
+	note = palloc(sizeof(QueuedReuse));
+	note->dboid = MyDatabaseId;
 	note->nspoid = nspoid;
 	memcpy(note->token_id.data, DatumGetUUIDP(token_id)->data, UUID_LEN);
 	memcpy(note->user_id.data, DatumGetUUIDP(user_id)->data, UUID_LEN);
+	note->revoke_family = revoke;
 	notes = lappend(notes, note);
 	MemoryContextSwitchTo(old);
 }
@@ -72,51 +75,79 @@ reported_recently(Oid nspoid, Datum token_id)
 												 GetCurrentTransactionStartTimestamp() - interval);
 }
 
-/* Records the reuse and, if so configured, revokes the token's descendants. */
-static void
-act_on(ReuseNote *note)
+void
+reuse_act(const QueuedReuse *reuse)
 {
-	Datum token_id = UUIDPGetDatum(&note->token_id);
-	bool revoke = api_tokens_rotated_reuse == ROTATED_REUSE_REVOKE_FAMILY;
+	Datum token_id = UUIDPGetDatum(&reuse->token_id);
+	bool revoke = reuse->revoke_family;
 	Rotation rotation;
 	EventWriter events;
 	EventDetail detail;
 	int revoked = 0;
 
 	/* Purged meanwhile: nothing left to protect. */
-	if (!lineage_rotated_out(note->nspoid, token_id, &rotation))
+	if (!lineage_rotated_out(reuse->nspoid, token_id, &rotation))
 		return;
 	if (revoke)
-		revoked = rotate_revoke_lineage(note->nspoid, token_id, false, "family");
-	if (revoked == 0 && reported_recently(note->nspoid, token_id))
+		revoked = rotate_revoke_lineage(reuse->nspoid, token_id, false, "family");
+	if (revoked == 0 && reported_recently(reuse->nspoid, token_id))
 		return;
-	events_begin(&events, note->nspoid);
+	events_begin(&events, reuse->nspoid);
 	event_detail_init(&detail);
 	event_detail_uuid(&detail, "successor_id", rotation.successor);
 	event_detail_text(&detail, "action", revoke ? "revoke_family" : "report");
 	if (revoke)
 		event_detail_int(&detail, "revoked", revoked);
-	events_add(&events, "reused", token_id, UUIDPGetDatum(&note->user_id), &detail);
+	events_add(&events, "reused", token_id, UUIDPGetDatum(&reuse->user_id), &detail);
 	events_end(&events);
+}
+
+/*
+ * For the flusher, when this transaction cannot act: only on a primary
+ * with the library preloaded; nothing to do on a standby, where nothing
+ * can be written.  Cannot fail (it also runs while aborting).
+ */
+static void
+hand_over(List *todo)
+{
+	ListCell *lc;
+
+	if (!reuse_queue_enabled() || RecoveryInProgress())
+		return;
+	/* A full queue keeps what it has: a later presentation comes back. */
+	foreach (lc, todo)
+		(void) reuse_queue_add(lfirst(lc));
 }
 
 static void
 on_transaction_event(XactEvent event, void *arg)
 {
-	if (notes == NIL)
-		return;
-	if ((event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE) &&
-		!RecoveryInProgress() && !XactReadOnly)
-	{
-		List *todo = notes;
-		ListCell *lc;
+	List *todo = notes;
 
-		notes = NIL;
-		foreach (lc, todo)
-			act_on(lfirst(lc));
-	}
+	if (todo == NIL)
+		return;
 	/* Whatever the event, the notes belong to this transaction only. */
 	notes = NIL;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (XactReadOnly || RecoveryInProgress())
+				hand_over(todo);
+			else
+			{
+				ListCell *lc;
+
+				foreach (lc, todo)
+					reuse_act(lfirst(lc));
+			}
+			break;
+		case XACT_EVENT_ABORT:
+			hand_over(todo);
+			break;
+		default:
+			break;
+	}
 }
 
 void

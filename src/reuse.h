@@ -7,17 +7,25 @@
 
 #include "postgres.h"
 
+#include "reuse_queue.h"
+
 /* Registers the transaction callback; called once from _PG_init. */
 extern void reuse_init(void);
 
 /*
  * Notes that the rotated-out token token_id of user user_id, in schema
- * nspoid, was presented.  When the transaction commits, every active token
- * descended from it is revoked if api_tokens.rotated_reuse = revoke_family,
- * and a reused event is recorded, unless one was within the last-use
- * interval and nothing was revoked.  Nothing is written where nothing can
- * be (read-only transactions, standbys).
+ * nspoid, was presented.  When the transaction commits, reuse_act runs for
+ * it; a transaction that cannot write, or does not commit, hands it to the
+ * database's flusher if the library is preloaded.  On a standby nothing is
+ * done.
  */
 extern void reuse_note(Oid nspoid, Datum token_id, Datum user_id);
+
+/*
+ * Acts on a reuse: revokes every active token descended from it if
+ * revoke_family, and records a reused event, unless one was within the
+ * last-use interval and nothing was revoked.
+ */
+extern void reuse_act(const QueuedReuse *reuse);
 
 #endif /* API_TOKENS_REUSE_H */

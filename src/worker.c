@@ -31,6 +31,7 @@
 
 #include "forward.h"
 #include "last_used.h"
+#include "reuse.h"
 #include "settings.h"
 #include "worker.h"
 
@@ -130,16 +131,38 @@ static bool
 launch_round(void)
 {
 	int n;
+	int nreusing;
 	Oid *dbs = uses_databases(&n);
+	Oid *reusing = reuse_queue_databases(&nreusing);
 	bool all_started = true;
 
+	/* Databases with queued reuses but no uses, at the end (a handful at most). */
+	dbs = repalloc(dbs, sizeof(Oid) * Max(n + nreusing, 1));
+	for (int i = 0; i < nreusing; i++)
+	{
+		int j = 0;
+
+		while (j < n && dbs[j] != reusing[i])
+			j++;
+		if (j == n)
+			dbs[n++] = reusing[i];
+	}
+	pfree(reusing);
 	if (n == 0)
+	{
+		pfree(dbs);
 		return true;
+	}
 	StartTransactionCommand();
 	for (int i = 0; i < n; i++)
 	{
 		if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbs[i])))
+		{
+			int gone;
+
 			uses_forget_all(dbs[i], InvalidOid);
+			pfree(reuse_queue_take(dbs[i], &gone));
+		}
 		else if (flusher_running(dbs[i]) || !start_flusher(dbs[i]))
 			all_started = false;
 	}
@@ -263,6 +286,47 @@ flush_database(Oid dboid)
 	uses_note_flush();
 }
 
+/*
+ * Acts on the reuses that transactions which could not write handed over,
+ * each in a transaction of its own.
+ */
+static void
+act_on_reuses(Oid dboid)
+{
+	int n;
+	QueuedReuse *reuses = reuse_queue_take(dboid, &n);
+	MemoryContext context = CurrentMemoryContext;
+
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		PG_TRY();
+		{
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			reuse_act(&reuses[i]);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+		PG_CATCH();
+		{
+			ErrorData *edata;
+
+			MemoryContextSwitchTo(context);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			ereport(LOG, (errmsg("api_tokens flusher could not act on the reuse of a rotated-out "
+								 "token: %s",
+								 edata->message)));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+	}
+	pfree(reuses);
+}
+
 void
 api_tokens_flusher_main(Datum arg)
 {
@@ -275,6 +339,9 @@ api_tokens_flusher_main(Datum arg)
 	if (RecoveryInProgress())
 		forward_database(dboid);
 	else
+	{
 		flush_database(dboid);
+		act_on_reuses(dboid);
+	}
 	proc_exit(0);
 }

@@ -6,7 +6,8 @@
 # backwards, never wait for a row lock and ignore deleted tokens; a full
 # table flushes early and never blocks; two databases; DROP EXTENSION,
 # DROP DATABASE, a clean restart, a crash of a backend and an immediate
-# shutdown with uses pending.  Then the isolation spec of flush vs revoke vs
+# shutdown with uses pending; reuses of rotated-out tokens seen where they
+# could not be acted upon.  Then the isolation spec of flush vs revoke vs
 # delete (test/preloaded/specs) against this server.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -147,6 +148,27 @@ wait_in "use written in other" 3 other \
 expect "other's tokens untouched by app's uses" 1 \
 	"$(q -d other -c "SELECT count(*) FROM api_tokens WHERE last_used_at IS NOT NULL")"
 
+# A rotated-out token presented where the transaction cannot write (READ
+# ONLY), or does not commit (PostgREST's, once its pre-request refused the
+# token): the flusher acts on the reuse, as the session that saw it was set.
+rotate() { q -d app -c "SELECT 1 FROM api_token_rotate((SELECT token_id FROM issued WHERE n = $1))" >/dev/null; }
+reused() { # reused N ACTION: the SQL that says token N's reuse was recorded so
+	echo "SELECT count(*) = 1 FROM api_token_events e JOIN issued i ON i.token_id = e.token_id
+	       WHERE n = $1 AND event = 'reused' AND detail->>'action' = '$2'"
+}
+rotate 190
+expect "rotated, in a READ ONLY transaction" rotated "$(q -d app -c "BEGIN READ ONLY" \
+	-c "SELECT status FROM api_token_validate('$(token app 190)')" -c "COMMIT")"
+wait_in "the worker recorded that reuse" 5 app "$(reused 190 report)"
+rotate 191
+refused=$(q -d app -c "SET api_tokens.rotated_reuse = revoke_family" -c "BEGIN" \
+	-c "SELECT set_config('request.headers', '{\"x-api-key\": \"$(token app 191)\"}', true)" \
+	-c "SELECT api_tokens_pre_request()" 2>&1 || true)
+expect "the pre-request refuses it" t "$(grep -q 'invalid API token' <<<"$refused" && echo t || echo f)"
+wait_in "the worker revoked its successor" 5 app \
+	"SELECT NOT is_active FROM api_tokens WHERE id = api_token_successor((SELECT token_id FROM issued WHERE n = 191))"
+expect "and recorded the reuse" t "$(q -d app -c "$(reused 191 revoke_family)")"
+
 # DROP EXTENSION (and its table), DROP DATABASE, with uses pending: forgotten.
 pause_flush
 setup_db doomed
@@ -210,7 +232,7 @@ rm -rf "$results"
 
 # No token or hash in the log; no error but those the crash tests caused.
 log=$(cluster_log main)
-for n in 1 2 3 7 8 170 180 181 182; do
+for n in 1 2 3 7 8 170 180 181 182 190 191; do
 	t=$(token app "$n")
 	grep -qF "$t" "$log" && fail "a token in the server log"
 	h=$(q -d app -c "SELECT token_hash FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n = $n")

@@ -98,7 +98,8 @@ SET api_tokens.rotated_reuse = revoke_family;
 RESET ROLE;
 DROP ROLE lineage_app;
 
--- A read-only transaction reports the status and writes nothing.
+-- A read-only transaction reports the status and writes nothing (without the
+-- library preloaded; with it, the worker acts: test/scripts/shared_uses.sh).
 SELECT count(*) AS reused_events_before FROM api_token_events WHERE event = 'reused' \gset
 BEGIN READ ONLY;
 SELECT status FROM api_token_validate(:'first');
