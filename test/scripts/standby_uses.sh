@@ -12,6 +12,8 @@ cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
 . test/lib/checks.sh
 . test/lib/standby.sh
+. test/lib/packages.sh
+ensure_packages python3-minimal # test/lib/stall_proxy.py
 
 on_failure() {
 	for node in primary standby; do
