@@ -225,20 +225,23 @@ api_tokens_launcher_main(Datum arg)
 	}
 }
 
-/* Writes one batch in a transaction of its own; false if it failed. */
-static bool
-flush_batch(const PendingUse *batch, int n)
+/*
+ * Runs work(arg) in a transaction of its own; on an error, rolls back and
+ * returns the error's message only (its detail could show a row, token_hash
+ * included), else NULL.
+ */
+static char *
+in_transaction(void (*work)(void *arg), void *arg)
 {
 	MemoryContext context = CurrentMemoryContext;
-	bool *done = palloc0(sizeof(bool) * n);
-	int written = 0;
+	char *message = NULL;
 
 	PG_TRY();
 	{
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		last_used_write(batch, n, done);
+		work(arg);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
@@ -250,24 +253,52 @@ flush_batch(const PendingUse *batch, int n)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		/* The message only: a detail could show a row, token_hash included. */
-		ereport(LOG, (errmsg("api_tokens flusher could not write %d recorded uses: %s", n,
-							 edata->message)));
-		uses_note_error(edata->message);
+		message = pstrdup(edata->message ? edata->message : "unknown error");
 		FreeErrorData(edata);
-		return false;
 	}
 	PG_END_TRY();
+	return message;
+}
 
+typedef struct Batch
+{
+	const PendingUse *uses;
+	int n;
+	bool *done;
+} Batch;
+
+static void
+write_batch(void *arg)
+{
+	Batch *batch = arg;
+
+	last_used_write(batch->uses, batch->n, batch->done);
+}
+
+/* Writes one batch in a transaction of its own; false if it failed. */
+static bool
+flush_batch(const PendingUse *uses, int n)
+{
+	Batch batch = {uses, n, palloc0(sizeof(bool) * n)};
+	char *error = in_transaction(write_batch, &batch);
+	int written = 0;
+
+	if (error != NULL)
+	{
+		ereport(LOG, (errmsg("api_tokens flusher could not write %d recorded uses: %s", n, error)));
+		uses_note_error(error);
+		pfree(error);
+		return false;
+	}
 	/* Committed: forget what is done (unless used again meanwhile). */
 	for (int i = 0; i < n; i++)
-		if (done[i])
+		if (batch.done[i])
 		{
-			uses_forget(&batch[i].key, batch[i].at);
+			uses_forget(&uses[i].key, uses[i].at);
 			written++;
 		}
 	uses_count(USES_FLUSHED, written);
-	pfree(done);
+	pfree(batch.done);
 	return true;
 }
 
@@ -286,6 +317,12 @@ flush_database(Oid dboid)
 	uses_note_flush();
 }
 
+static void
+act_on_reuse(void *arg)
+{
+	reuse_act(arg);
+}
+
 /*
  * Acts on the reuses that transactions which could not write handed over,
  * each in a transaction of its own.
@@ -295,34 +332,20 @@ act_on_reuses(Oid dboid)
 {
 	int n;
 	QueuedReuse *reuses = reuse_queue_take(dboid, &n);
-	MemoryContext context = CurrentMemoryContext;
 
 	for (int i = 0; i < n; i++)
 	{
-		CHECK_FOR_INTERRUPTS();
-		PG_TRY();
-		{
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			reuse_act(&reuses[i]);
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-		}
-		PG_CATCH();
-		{
-			ErrorData *edata;
+		char *error;
 
-			MemoryContextSwitchTo(context);
-			edata = CopyErrorData();
-			FlushErrorState();
-			AbortCurrentTransaction();
+		CHECK_FOR_INTERRUPTS();
+		error = in_transaction(act_on_reuse, &reuses[i]);
+		if (error != NULL)
+		{
 			ereport(LOG, (errmsg("api_tokens flusher could not act on the reuse of a rotated-out "
 								 "token: %s",
-								 edata->message)));
-			FreeErrorData(edata);
+								 error)));
+			pfree(error);
 		}
-		PG_END_TRY();
 	}
 	pfree(reuses);
 }
