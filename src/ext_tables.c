@@ -114,7 +114,8 @@ describe_events(Relation rel, const char *q, EventsTable *t)
 	t->att_actor = rel_checks_column(rel, q, "actor", TEXTOID, TEXTOID, false, NULL);
 	t->by_token = rel_checks_find_index_on_pair(rel, t->att_token_id, t->att_at);
 	if (!OidIsValid(t->by_token))
-		rel_checks_refuse(q, "it has no index on (token_id, at)", NULL, NULL);
+		rel_checks_refuse(q, "it has no index on (token_id, at)", NULL,
+						  psprintf("A superuser can run: CREATE INDEX ON %s (token_id, at);", q));
 }
 
 const ExtTables *

@@ -87,26 +87,14 @@ reuse_queue_add(const QueuedReuse *reuse)
 Oid *
 reuse_queue_databases(int *count)
 {
-	Oid snapshot[REUSE_QUEUE_SIZE];
-	Oid *dbs;
-	int n = 0;
+	/* Allocated before the spinlock is taken: nothing but copies while held. */
+	Oid *dbs = palloc(sizeof(Oid) * REUSE_QUEUE_SIZE);
 
 	SpinLockAcquire(&queue->mutex);
+	*count = queue->count;
 	for (int i = 0; i < queue->count; i++)
-		snapshot[n++] = queue->entries[i].dboid;
+		dbs[i] = queue->entries[i].dboid;
 	SpinLockRelease(&queue->mutex);
-
-	dbs = palloc(sizeof(Oid) * Max(n, 1));
-	*count = 0;
-	for (int i = 0; i < n; i++)
-	{
-		int j = 0;
-
-		while (j < *count && dbs[j] != snapshot[i])
-			j++;
-		if (j == *count)
-			dbs[(*count)++] = snapshot[i];
-	}
 	return dbs;
 }
 

@@ -38,7 +38,7 @@ extern bool reuse_queue_enabled(void);
  */
 extern bool reuse_queue_add(const QueuedReuse *reuse);
 
-/* The databases with queued reuses (palloc'd), and how many. */
+/* The database of each queued reuse, repeated as often (palloc'd), and how many. */
 extern Oid *reuse_queue_databases(int *count);
 
 /* Takes the queued reuses of a database out of the queue (palloc'd), and how many. */

@@ -136,7 +136,7 @@ launch_round(void)
 	Oid *reusing = reuse_queue_databases(&nreusing);
 	bool all_started = true;
 
-	/* Databases with queued reuses but no uses, at the end (a handful at most). */
+	/* Databases with queued reuses but no uses, at the end, each once (64 at most). */
 	dbs = repalloc(dbs, sizeof(Oid) * Max(n + nreusing, 1));
 	for (int i = 0; i < nreusing; i++)
 	{

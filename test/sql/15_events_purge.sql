@@ -123,4 +123,19 @@ SELECT api_tokens_purge('-1 second');
 \set VERBOSITY terse
 DROP TABLE subjects;
 
+-------------------------------------------------------------------------------
+-- The events table keeps its index on (token_id, at): reuses are throttled by
+-- reading a token's recent events through it.  Without it: refused, with the fix.
+-------------------------------------------------------------------------------
+BEGIN;
+DROP INDEX api_token_events_token_id_at_idx;
+CREATE INDEX api_token_events_token_id_only ON api_token_events (token_id);
+\set VERBOSITY default
+SELECT token_id IS NOT NULL AS created
+  FROM api_token_create('00000000-0000-0000-0000-0000000000e7', 'no events index');
+\set VERBOSITY terse
+ROLLBACK;
+SELECT token_id IS NOT NULL AS created
+  FROM api_token_create('00000000-0000-0000-0000-0000000000e7', 'events index back');
+
 RESET api_tokens.last_used_interval;
