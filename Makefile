@@ -5,13 +5,13 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 
 MODULE_big = api_tokens
 # Pure token code (no PostgreSQL headers) and the server glue around it.
-PURE_OBJS = src/base62.o src/hex.o src/token_format.o
+PURE_OBJS = src/base62.o src/hex.o src/token_format.o src/json_member.o
 OBJS = $(PURE_OBJS) \
-	src/api_tokens.o src/token_functions.o src/token_hash.o \
+	src/api_tokens.o src/settings.o src/token_functions.o src/token_hash.o \
 	src/rel_checks.o src/token_table.o src/row_access.o src/token_rows.o src/result.o src/scopes.o \
 	src/ext_tables.o src/events.o src/lineage.o \
-	src/validate.o src/last_used.o src/reuse.o src/reuse_queue.o src/context.o src/pre_request.o \
-	src/manage.o src/rotate.o src/lifecycle.o src/table_setup.o \
+	src/validate.o src/last_used.o src/reuse.o src/context.o src/pre_request.o \
+	src/manage.o src/rotate.o src/lifecycle.o src/table_setup.o src/install_check.o \
 	src/uses.o src/worker.o src/forward.o src/remote.o
 SHLIB_LINK += -lcrypto -lz
 # libpq: a standby's worker forwards recorded uses to the primary.

@@ -4,50 +4,34 @@
 \echo Use "ALTER EXTENSION api_tokens UPDATE TO '1.1'" to load this file. \quit
 
 -------------------------------------------------------------------------------
--- Rotation lineage and events: tables of the extension (members).  They
--- have no foreign key to api_tokens or users (an application table), so
--- pg_dump can emit them inside CREATE EXTENSION and their rows after it.
+-- The tokens' history: rotation lineage (api_token_rotations) and events
+-- (api_token_events).  Like api_tokens, and for the same reasons, they are
+-- created by the extension and then released from it: ordinary tables of
+-- the application's database, dumped and restored with its data, kept by
+-- DROP EXTENSION (so that a reinstall loses neither the lineage nor the
+-- audit trail), and adopted again, if they can be trusted, by CREATE
+-- EXTENSION.  They are created with api_tokens: now if it exists, else by
+-- api_tokens_create_table().
 -------------------------------------------------------------------------------
 
-CREATE TABLE @extschema@.api_token_rotations (
-    predecessor_id uuid        NOT NULL,
-    successor_id   uuid        NOT NULL,
-    rotated_at     timestamptz NOT NULL,
-    grace_ends_at  timestamptz NOT NULL,
-    CONSTRAINT api_token_rotations_pkey PRIMARY KEY (predecessor_id),
-    CONSTRAINT api_token_rotations_successor_id_key UNIQUE (successor_id)
-);
+CREATE FUNCTION @extschema@.api_tokens_create_history_tables()
+RETURNS void
+AS 'MODULE_PATHNAME', 'api_tokens_create_history_tables'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON TABLE @extschema@.api_token_rotations IS
-'one row per rotation: a token has at most one successor and one predecessor, so a lineage never forks';
+REVOKE ALL ON FUNCTION @extschema@.api_tokens_create_history_tables() FROM PUBLIC;
 
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.api_token_rotations', '');
-REVOKE ALL ON TABLE @extschema@.api_token_rotations FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.api_tokens_create_history_tables() IS
+'creates api_token_rotations and api_token_events beside api_tokens, or checks the ones there';
 
-CREATE TABLE @extschema@.api_token_events (
-    id       bigint      GENERATED ALWAYS AS IDENTITY,
-    at       timestamptz NOT NULL,
-    token_id uuid        NOT NULL,
-    user_id  uuid,
-    event    text        NOT NULL,
-    detail   jsonb       NOT NULL DEFAULT '{}',
-    db_user  name        NOT NULL,
-    actor    text,
-    CONSTRAINT api_token_events_pkey PRIMARY KEY (id),
-    CONSTRAINT api_token_events_event_check
-        CHECK (event OPERATOR(pg_catalog.=) ANY
-               (ARRAY['created', 'rotated', 'revoked', 'reused', 'purged']::pg_catalog.text[]))
-);
-
-CREATE INDEX api_token_events_token_id_at_idx ON @extschema@.api_token_events (token_id, at);
-
-COMMENT ON TABLE @extschema@.api_token_events IS
-'what happened to tokens, append-only: created, rotated, revoked, reused, purged; never a token or hash';
-
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.api_token_events', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.api_token_events_id_seq', '');
-REVOKE ALL ON TABLE @extschema@.api_token_events FROM PUBLIC;
-REVOKE ALL ON SEQUENCE @extschema@.api_token_events_id_seq FROM PUBLIC;
+DO $history$
+BEGIN
+    IF pg_catalog.to_regclass('@extschema@.api_tokens') IS NOT NULL THEN
+        PERFORM @extschema@.api_tokens_create_history_tables();
+    END IF;
+END
+$history$;
 
 -------------------------------------------------------------------------------
 -- Rotation: the successor may get its own expiry.  The function is
@@ -239,7 +223,8 @@ COMMENT ON FUNCTION @extschema@.api_tokens_record_uses(uuid[], timestamptz[]) IS
 
 CREATE FUNCTION @extschema@.api_tokens_last_use_state(
     OUT preloaded boolean, OUT pending bigint, OUT capacity integer, OUT recorded bigint,
-    OUT dropped bigint, OUT flushed bigint, OUT forwarded bigint, OUT received bigint,
+    OUT dropped bigint, OUT reuses_dropped bigint, OUT flushed bigint, OUT forwarded bigint,
+    OUT received bigint,
     OUT last_flush timestamptz, OUT last_error text, OUT last_error_at timestamptz)
 RETURNS record
 AS 'MODULE_PATHNAME', 'api_tokens_last_use_state'
@@ -248,13 +233,43 @@ LANGUAGE C VOLATILE PARALLEL SAFE;
 REVOKE ALL ON FUNCTION @extschema@.api_tokens_last_use_state() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.api_tokens_last_use_state() IS
-'the shared-memory last-use bookkeeping of this server: uses pending, recorded, dropped, written, forwarded, received, last flush and error';
+'the shared-memory last-use bookkeeping of this server: tokens pending, uses recorded, uses and reuses dropped, uses written, forwarded, received, last flush and error';
+
+CREATE FUNCTION @extschema@.api_tokens_last_use_databases(
+    OUT datid oid, OUT pending bigint, OUT reuses_pending bigint, OUT dropped bigint,
+    OUT reuses_dropped bigint, OUT failures integer, OUT retry_at timestamptz,
+    OUT last_flush timestamptz, OUT last_error text, OUT last_error_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'api_tokens_last_use_databases'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+REVOKE ALL ON FUNCTION @extschema@.api_tokens_last_use_databases() FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.api_tokens_last_use_databases() IS
+'the shared-memory last-use bookkeeping of this server, per database: pending uses and reuses, what was dropped, the flusher''s failures, last flush and error';
+
+-------------------------------------------------------------------------------
+-- The installation: what in the extension's schema lets a role that is not
+-- a superuser change what application calls resolve to.
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.api_tokens_check_install(OUT problem text, OUT hint text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'api_tokens_check_install'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION @extschema@.api_tokens_check_install() FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.api_tokens_check_install() IS
+'what makes the extension''s schema unsafe to call into by name (an owner or a role with CREATE who is not a superuser, look-alike functions); no row when there is nothing';
 
 -------------------------------------------------------------------------------
 -- Privileges of what this script created are exactly the ones granted
 -- above.  Default privileges (ALTER DEFAULT PRIVILEGES ... GRANT) may have
--- given the new functions and tables to other roles: take that back.  (The
--- 1.0 functions keep whatever their administrator granted.)
+-- given the new functions to other roles: take that back (the history
+-- tables' own were taken back as they were created).  The 1.0 functions
+-- keep whatever their administrator granted.
 -------------------------------------------------------------------------------
 
 DO $privileges$
@@ -280,24 +295,9 @@ BEGIN
                    'api_tokens_purge', 'api_token_authenticate', 'api_token_current_user',
                    'api_token_current_token', 'api_token_current_scopes', 'api_token_has_scope',
                    'api_tokens_pre_request', 'api_tokens_record_uses',
-                   'api_tokens_last_use_state']::pg_catalog.name[])
-        UNION
-        SELECT DISTINCT CASE c.relkind WHEN 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END
-                        OPERATOR(pg_catalog.||) c.oid::pg_catalog.regclass, r.rolname
-          FROM pg_catalog.pg_depend d
-          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
-         CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a
-          JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
-         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-           AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
-           AND d.refobjid OPERATOR(pg_catalog.=)
-               (SELECT e.oid FROM pg_catalog.pg_extension e
-                 WHERE e.extname OPERATOR(pg_catalog.=) 'api_tokens')
-           AND d.deptype OPERATOR(pg_catalog.=) 'e'
-           AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
-           AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY[
-                   'api_token_rotations', 'api_token_events',
-                   'api_token_events_id_seq']::pg_catalog.name[])
+                   'api_tokens_last_use_state', 'api_tokens_last_use_databases',
+                   'api_tokens_create_history_tables',
+                   'api_tokens_check_install']::pg_catalog.name[])
     LOOP
         EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %I CASCADE', object, grantee);
     END LOOP;
@@ -306,3 +306,15 @@ $privileges$;
 
 -- Monitoring roles may read the worker's state.
 GRANT EXECUTE ON FUNCTION @extschema@.api_tokens_last_use_state() TO pg_read_all_stats;
+GRANT EXECUTE ON FUNCTION @extschema@.api_tokens_last_use_databases() TO pg_read_all_stats;
+
+-- Say what is unsafe about where the extension was installed.
+DO $check$
+DECLARE
+    finding record;
+BEGIN
+    FOR finding IN SELECT * FROM @extschema@.api_tokens_check_install() LOOP
+        RAISE WARNING '%', finding.problem USING HINT = finding.hint;
+    END LOOP;
+END
+$check$;

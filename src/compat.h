@@ -16,6 +16,7 @@
 #include "access/genam.h"
 #include "executor/executor.h"
 #include "parser/parse_relation.h"
+#include "utils/guc.h"
 #include "utils/rel.h"
 
 #if PG_VERSION_NUM < 150000
@@ -80,6 +81,17 @@ compat_fk_is_enforced(const ForeignKeyCacheInfo *fk)
 	return fk->conenforced;
 #else
 	return true;
+#endif
+}
+
+/* Memory for a setting's "extra": 16 moved settings into a memory context. */
+static inline void *
+compat_guc_malloc(size_t size)
+{
+#if PG_VERSION_NUM >= 160000
+	return guc_malloc(LOG, size);
+#else
+	return malloc(size);
 #endif
 }
 

@@ -51,7 +51,7 @@ context_authenticated(const Validation *v)
 
 	context->subxid = GetCurrentSubTransactionId();
 	context->previous = current_context;
-	context->authenticated = v->found && strcmp(v->status, "valid") == 0;
+	context->authenticated = v != NULL && v->found && strcmp(v->status, "valid") == 0;
 	if (context->authenticated)
 	{
 		context->token_id = datumCopy(v->id, false, UUID_LEN);

@@ -14,7 +14,8 @@ extern void context_init(void);
 
 /*
  * Makes a valid token the transaction's authenticated token; any other
- * outcome leaves the transaction unauthenticated.
+ * outcome, or NULL (no token presented), leaves the transaction
+ * unauthenticated, whatever was authenticated before in it.
  */
 extern void context_authenticated(const Validation *validation);
 

@@ -2,9 +2,12 @@
  * events.c
  *		api_token_events: an append-only record of what happened to tokens.
  *
- * Nothing secret goes into an event or a notification: ids, the kind of
- * event, and details such as how a token was revoked or which token
- * succeeded it.
+ * Nothing secret goes into an event: ids, the kind of event, and details
+ * such as how a token was revoked or which token succeeded it.  The
+ * notification of an event carries its id only.  Any role may LISTEN, and
+ * NOTIFY, on any channel: the id tells a listener nothing that the events
+ * table would not, if it may read that table, and a forged notification is
+ * told apart by looking the id up there (only the extension writes it).
  */
 #include "postgres.h"
 
@@ -42,8 +45,6 @@ event_detail_init(EventDetail *detail)
 {
 	initStringInfo(&detail->json);
 	appendStringInfoChar(&detail->json, '{');
-	initStringInfo(&detail->notice);
-	appendStringInfoChar(&detail->notice, '{');
 }
 
 void
@@ -51,8 +52,6 @@ event_detail_text(EventDetail *detail, const char *key, const char *value)
 {
 	add_key(&detail->json, key);
 	escape_json(&detail->json, value);
-	add_key(&detail->notice, key);
-	escape_json(&detail->notice, value);
 }
 
 void
@@ -77,8 +76,6 @@ event_detail_int(EventDetail *detail, const char *key, int64 value)
 {
 	add_key(&detail->json, key);
 	appendStringInfo(&detail->json, INT64_FORMAT, value);
-	add_key(&detail->notice, key);
-	appendStringInfo(&detail->notice, INT64_FORMAT, value);
 }
 
 void
@@ -92,23 +89,6 @@ events_begin(EventWriter *writer, Oid nspoid)
 	row_access_begin(&writer->ra, writer->rel, writer->tables->events.owner, true);
 }
 
-/* Tells listeners, at commit: the ids and the detail, never a token. */
-static void
-notify(const char *event, Datum token_id, Datum user_id, const char *notice)
-{
-	EventDetail payload;
-
-	event_detail_init(&payload);
-	event_detail_text(&payload, "event", event);
-	event_detail_uuid(&payload, "token_id", token_id);
-	if (user_id != (Datum) 0)
-		event_detail_uuid(&payload, "user_id", user_id);
-	add_key(&payload.notice, "detail");
-	appendStringInfoString(&payload.notice, notice);
-	appendStringInfoChar(&payload.notice, '}');
-	Async_Notify(EVENTS_CHANNEL, payload.notice.data);
-}
-
 void
 events_add(EventWriter *writer, const char *event, Datum token_id, Datum user_id,
 		   EventDetail *detail)
@@ -117,6 +97,7 @@ events_add(EventWriter *writer, const char *event, Datum token_id, Datum user_id
 	const EventsTable *t;
 	TupleTableSlot *slot;
 	char *db_user;
+	Datum id;
 
 	if (writer->rel == NULL)
 		return;
@@ -126,9 +107,12 @@ events_add(EventWriter *writer, const char *event, Datum token_id, Datum user_id
 		detail = &none;
 	}
 	appendStringInfoChar(&detail->json, '}');
-	appendStringInfoChar(&detail->notice, '}');
 	t = &writer->tables->events;
+	/* The id comes from the column's identity sequence, as for an INSERT. */
 	slot = row_access_new_row(&writer->ra);
+	id = slot->tts_values[t->att_id - 1];
+	if (slot->tts_isnull[t->att_id - 1])
+		elog(ERROR, "api_token_events.id has no default");
 	db_user = GetUserNameFromId(GetSessionUserId(), false);
 	row_access_set(slot, t->att_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
 				   false);
@@ -145,8 +129,9 @@ events_add(EventWriter *writer, const char *event, Datum token_id, Datum user_id
 				   !(api_tokens_actor && api_tokens_actor[0]));
 	row_access_insert(&writer->ra, slot);
 
+	/* Sent at commit, in the order of the events. */
 	if (strcmp(event, "created") != 0)
-		notify(event, token_id, user_id, detail->notice.data);
+		Async_Notify(EVENTS_CHANNEL, psprintf(INT64_FORMAT, DatumGetInt64(id)));
 }
 
 void

@@ -14,15 +14,10 @@
 #include "ext_tables.h"
 #include "row_access.h"
 
-/*
- * The detail of an event: a JSON object built key by key.  The
- * notification carries the same keys but the timestamps, so that what
- * listeners receive is short and depends on nothing but the event.
- */
+/* The detail of an event: a JSON object built key by key. */
 typedef struct EventDetail
 {
 	StringInfoData json;
-	StringInfoData notice;
 } EventDetail;
 
 extern void event_detail_init(EventDetail *detail);
@@ -45,8 +40,8 @@ extern void events_begin(EventWriter *writer, Oid nspoid);
  * Records event (created, rotated, revoked, reused, purged) of a token,
  * with the database user and the application's actor (api_tokens.actor).
  * detail may be NULL; user_id (Datum) 0 for NULL.  Every event but created
- * is also sent, at commit, to the listeners of channel api_tokens:
- * {"event", "token_id", "user_id", "detail"}.
+ * is also notified, at commit, on channel api_tokens, with the event's id
+ * as the payload (nothing else: any role may listen).
  */
 extern void events_add(EventWriter *writer, const char *event, Datum token_id, Datum user_id,
 					   EventDetail *detail);

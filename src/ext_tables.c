@@ -1,13 +1,15 @@
 /*
  * ext_tables.c
- *		Finding and checking the extension's member tables.
+ *		Finding and checking the tokens' history tables, api_token_rotations
+ *		and api_token_events.
  *
- * They are created by the extension's scripts, so they belong to its owner
- * and nobody else may drop or alter them; still, they are used only if they
- * are members of the extension and pass the same trust checks as
- * api_tokens (rel_checks.c).  The description is cached per backend; any
- * invalidation of the tables, of roles or of functions (an ALTER EXTENSION
- * UPDATE replaces functions) makes it be looked up again.
+ * Like api_tokens they are ordinary tables in the extension's schema,
+ * created by the extension and released from it, so the schema's owner
+ * could drop them and create others: they are used only if they pass the
+ * same trust checks as api_tokens (rel_checks.c).  The description is
+ * cached per backend; any invalidation of the tables, of roles or of
+ * functions (an ALTER EXTENSION UPDATE replaces functions) makes it be
+ * looked up again.
  */
 #include "postgres.h"
 
@@ -54,9 +56,9 @@ ext_tables_init(void)
 	CacheRegisterSyscacheCallback(PROCOID, forget_everything, (Datum) 0);
 }
 
-/* Opens a member table of the schema, checked; NULL if there is none. */
+/* Opens a history table of the schema, checked; NULL if there is none. */
 static Relation
-open_member(Oid nspoid, const char *name, char **qname)
+open_history_table(Oid nspoid, const char *name, char **qname)
 {
 	Oid relid = get_relname_relid(name, nspoid);
 	Relation rel;
@@ -65,11 +67,6 @@ open_member(Oid nspoid, const char *name, char **qname)
 	if (!OidIsValid(relid))
 		return NULL;
 	rel = table_open(relid, AccessShareLock);
-	if (!rel_checks_is_member(relid))
-		rel_checks_refuse(*qname, "it is not a member of the extension",
-						  "A table of this name in the extension's schema was not created by the "
-						  "extension.",
-						  "Drop or rename it, then run ALTER EXTENSION api_tokens UPDATE.");
 	rel_checks_trusted(rel, *qname);
 	return rel;
 }
@@ -105,6 +102,7 @@ describe_events(Relation rel, const char *q, EventsTable *t)
 {
 	t->relid = RelationGetRelid(rel);
 	t->owner = rel->rd_rel->relowner;
+	t->att_id = rel_checks_column(rel, q, "id", INT8OID, INT8OID, true, NULL);
 	t->att_at = rel_checks_column(rel, q, "at", TIMESTAMPTZOID, TIMESTAMPTZOID, true, NULL);
 	t->att_token_id = rel_checks_column(rel, q, "token_id", UUIDOID, UUIDOID, true, NULL);
 	t->att_user_id = rel_checks_column(rel, q, "user_id", UUIDOID, UUIDOID, false, NULL);
@@ -118,39 +116,61 @@ describe_events(Relation rel, const char *q, EventsTable *t)
 						  psprintf("A superuser can run: CREATE INDEX ON %s (token_id, at);", q));
 }
 
-const ExtTables *
-ext_tables_of(Oid nspoid)
+void
+ext_tables_check(Oid nspoid, ExtTables *tables)
 {
 	char *qname;
 	Relation rotations;
 	Relation events;
+
+	memset(tables, 0, sizeof(*tables));
+	tables->namespace = nspoid;
+	rotations = open_history_table(nspoid, "api_token_rotations", &qname);
+	if (rotations != NULL)
+	{
+		describe_rotations(rotations, qname, &tables->rotations);
+		table_close(rotations, AccessShareLock);
+	}
+	events = open_history_table(nspoid, "api_token_events", &qname);
+	if (events != NULL)
+	{
+		describe_events(events, qname, &tables->events);
+		table_close(events, AccessShareLock);
+	}
+	tables->present = rotations != NULL && events != NULL;
+}
+
+const ExtTables *
+ext_tables_of(Oid nspoid)
+{
 	uint64 invalidations_before = invalidations;
+	ExtensionInfo extension;
 
 	if (cache_valid && cache.namespace == nspoid)
 		return &cache;
 
-	memset(&cache, 0, sizeof(cache));
 	cache_valid = false;
-	cache.namespace = nspoid;
-	rotations = open_member(nspoid, "api_token_rotations", &qname);
-	if (rotations != NULL)
+	/* A database still at 1.0 has no history: the functions behave as in 1.0. */
+	if (rel_checks_extension(&extension) && strcmp(extension.version, "1.0") == 0)
 	{
-		describe_rotations(rotations, qname, &cache.rotations);
-		table_close(rotations, AccessShareLock);
+		memset(&cache, 0, sizeof(cache));
+		cache.namespace = nspoid;
 	}
-	events = open_member(nspoid, "api_token_events", &qname);
-	if (events != NULL)
+	else
 	{
-		describe_events(events, qname, &cache.events);
-		table_close(events, AccessShareLock);
+		ext_tables_check(nspoid, &cache);
+		if (!cache.present)
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the tokens' history tables are missing: api_token_rotations and "
+						"api_token_events must both exist"),
+				 errdetail("They are created with the api_tokens table, which may have been "
+						   "restored from a dump of version 1.0."),
+				 errhint(
+					 "A superuser can create them: SELECT %s.api_tokens_create_history_tables();",
+					 quote_identifier(get_namespace_name(nspoid)))));
 	}
-	/* Both come with 1.1; one without the other is a broken installation. */
-	if ((rotations == NULL) != (events == NULL))
-		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						errmsg("api_tokens is installed incompletely: one of its tables "
-							   "api_token_rotations and api_token_events is missing"),
-						errhint("Reinstall the extension.")));
-	cache.present = rotations != NULL;
 	/* Trust the cache next time only if no invalidation came in meanwhile. */
 	cache_valid = (invalidations == invalidations_before);
 	return &cache;

@@ -1,8 +1,8 @@
 /*
  * ext_tables.h
- *		The extension's own tables (members, since 1.1): rotation lineage
- *		and events.  Found by OID from the extension's schema; absent in a
- *		database still at 1.0, where the functions behave as in 1.0.
+ *		The tokens' history tables (since 1.1): rotation lineage and events.
+ *		Found in the extension's schema and checked like api_tokens; not
+ *		used in a database still at 1.0, where the functions behave as in 1.0.
  */
 #ifndef API_TOKENS_EXT_TABLES_H
 #define API_TOKENS_EXT_TABLES_H
@@ -32,6 +32,7 @@ typedef struct EventsTable
 	Oid relid;
 	Oid owner;
 	Oid by_token; /* index on (token_id, at) */
+	AttrNumber att_id;
 	AttrNumber att_at;
 	AttrNumber att_token_id;
 	AttrNumber att_user_id;
@@ -44,7 +45,7 @@ typedef struct EventsTable
 typedef struct ExtTables
 {
 	Oid namespace;
-	bool present; /* false in a database still at 1.0 */
+	bool present; /* false in a database still at 1.0 (or when missing, see below) */
 	RotationsTable rotations;
 	EventsTable events;
 } ExtTables;
@@ -52,7 +53,18 @@ typedef struct ExtTables
 /* Registers the invalidation callbacks; called once from _PG_init. */
 extern void ext_tables_init(void);
 
-/* The extension's tables in schema nspoid, checked and cached. */
+/*
+ * The history tables of schema nspoid, checked and cached; not present in a
+ * database still at 1.0.  Raises an error if they are missing in a later
+ * version, or cannot be trusted.
+ */
 extern const ExtTables *ext_tables_of(Oid nspoid);
+
+/*
+ * Looks the history tables of schema nspoid up and checks those that exist
+ * (trust, columns, indexes), raising an error for one that fails; present
+ * is true if both exist.  Nothing is cached.
+ */
+extern void ext_tables_check(Oid nspoid, ExtTables *tables);
 
 #endif /* API_TOKENS_EXT_TABLES_H */

@@ -11,8 +11,9 @@
  * Sends the uses recorded for a database on this standby to the primary
  * (api_tokens.forward_conninfo, or the standby's primary_conninfo), in
  * batches; what the primary accepted is forgotten, the rest kept for the
- * next round.  Called by a flusher connected to the database.
+ * next round.  Called by a flusher connected to the database; returns the
+ * error (logged, and noted for api_tokens_last_use_state) or NULL.
  */
-extern void forward_database(Oid dboid);
+extern char *forward_database(Oid dboid);
 
 #endif /* API_TOKENS_FORWARD_H */

@@ -129,6 +129,12 @@ last_used_write(const PendingUse *uses, int count, bool *done)
 		bool isnull = false;
 
 		done[i] = false;
+		/* Never an infinite use: last_used_at would stop moving for good. */
+		if (TIMESTAMP_NOT_FINITE(use->at))
+		{
+			done[i] = true;
+			continue;
+		}
 		if (use->key.nspoid != open_nspoid)
 		{
 			if (rows != NULL)

@@ -236,6 +236,36 @@ collect_dead(RowAccess *ra, void *arg)
 	return true;
 }
 
+/* The tokens one purge deleted (sorted), and the table they were deleted from. */
+typedef struct Purged
+{
+	List *ids;
+	TokenRows *rows;
+} Purged;
+
+/* True if the token was deleted by this purge, or earlier (purged, or with its user). */
+static bool
+purged_or_missing(Datum token_id, void *arg)
+{
+	Purged *purged = arg;
+	int low = 0;
+	int high = list_length(purged->ids) - 1;
+
+	while (low <= high)
+	{
+		int middle = (low + high) / 2;
+		int cmp = memcmp(list_nth(purged->ids, middle), DatumGetPointer(token_id), UUID_LEN);
+
+		if (cmp == 0)
+			return true;
+		if (cmp < 0)
+			low = middle + 1;
+		else
+			high = middle - 1;
+	}
+	return !token_rows_find_by_id(purged->rows, token_id);
+}
+
 /* SQL: api_tokens_purge(older_than interval DEFAULT '30 days') RETURNS integer */
 PG_FUNCTION_INFO_V1(api_tokens_purge);
 Datum
@@ -247,7 +277,7 @@ api_tokens_purge(PG_FUNCTION_ARGS)
 	TokenRows *rows;
 	EventWriter events;
 	ListCell *lc;
-	int count = 0;
+	Purged purged = {NIL, NULL};
 
 	rows = token_rows_open(nspoid, true);
 	scan.table = rows->table;
@@ -270,14 +300,17 @@ api_tokens_purge(PG_FUNCTION_ARGS)
 			continue;
 		user_id = row_access_copy_uuid(&rows->ra, rows->table->att_user_id);
 		row_access_delete(&rows->ra);
-		lineage_forget(nspoid, id);
 		event_detail_init(&detail);
 		event_detail_text(&detail, "reason", ended.reason);
 		event_detail_timestamptz(&detail, "ended_at", ended.at);
 		events_add(&events, "purged", id, user_id, &detail);
-		count++;
+		purged.ids = lappend(purged.ids, DatumGetPointer(id));
 	}
 	events_end(&events);
+	/* Rotations stay while one of their tokens is left (lineage.c). */
+	purged.rows = rows;
+	foreach (lc, purged.ids)
+		lineage_forget(nspoid, PointerGetDatum(lfirst(lc)), purged_or_missing, &purged);
 	token_rows_close(rows);
-	PG_RETURN_INT32(count);
+	PG_RETURN_INT32(list_length(purged.ids));
 }

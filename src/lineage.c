@@ -4,7 +4,14 @@
  *
  * The table's rows are data like any other: a walk along a lineage stops
  * at a token it has already seen (a cycle cannot come from rotations, but
- * rows can be written by hand) and after LINEAGE_MAX_STEPS steps.
+ * rows can be written by hand), and nowhere else, however long the
+ * lineage: it can be cancelled, and stopping early would leave tokens of
+ * the family out of a revocation.
+ *
+ * A rotation's row outlives the purge of one of its two tokens: the other
+ * one still needs it (a predecessor in its grace period must stay rotated
+ * out, a family revocation must reach past the purged token).  It goes
+ * when neither token is left.
  */
 #include "postgres.h"
 
@@ -17,8 +24,6 @@
 #include "ext_tables.h"
 #include "lineage.h"
 #include "row_access.h"
-
-#define LINEAGE_MAX_STEPS 100000
 
 /* The rotations table of the schema opened for access, or false if none. */
 static bool
@@ -98,7 +103,7 @@ walk(RowAccess *ra, const RotationsTable *t, Datum token_id, bool forward, HTAB 
 {
 	Datum current = token_id;
 
-	for (int steps = 0; steps < LINEAGE_MAX_STEPS; steps++)
+	for (;;)
 	{
 		Datum next;
 		bool found;
@@ -143,24 +148,34 @@ lineage_members(Oid nspoid, Datum token_id, bool whole)
 	return list_concat(before, after);
 }
 
-/* Deletes the row whose key (a unique column) equals token_id, if any. */
+/*
+ * Deletes the row whose key (a unique column) equals token_id if the token
+ * at its other end (other_att) is gone too.
+ */
 static void
-delete_by(RowAccess *ra, Oid index, Datum token_id)
+forget_if_other_gone(RowAccess *ra, Oid index, AttrNumber other_att, Datum token_id,
+					 LineageTokenGone gone, void *arg)
 {
-	if (row_access_find(ra, index, F_UUID_EQ, InvalidOid, token_id) &&
-		row_access_lock_for_change(ra))
+	Datum other;
+
+	if (!row_access_find(ra, index, F_UUID_EQ, InvalidOid, token_id))
+		return;
+	other = row_access_copy_uuid(ra, other_att);
+	if (other != (Datum) 0 && !gone(other, arg))
+		return;
+	if (row_access_lock_for_change(ra))
 		row_access_delete(ra);
 }
 
 void
-lineage_forget(Oid nspoid, Datum token_id)
+lineage_forget(Oid nspoid, Datum token_id, LineageTokenGone gone, void *arg)
 {
 	RowAccess ra;
 	const RotationsTable *t;
 
 	if (!open_rotations(nspoid, true, &ra, &t))
 		return;
-	delete_by(&ra, t->by_predecessor, token_id);
-	delete_by(&ra, t->by_successor, token_id);
+	forget_if_other_gone(&ra, t->by_predecessor, t->att_successor, token_id, gone, arg);
+	forget_if_other_gone(&ra, t->by_successor, t->att_predecessor, token_id, gone, arg);
 	close_rotations(&ra);
 }

@@ -38,7 +38,14 @@ extern void lineage_record(Oid nspoid, const Rotation *rotation);
  */
 extern List *lineage_members(Oid nspoid, Datum token_id, bool whole);
 
-/* Forgets the rotations token_id took part in (when it is purged). */
-extern void lineage_forget(Oid nspoid, Datum token_id);
+/* True if the token id (a uuid Datum) no longer exists. */
+typedef bool (*LineageTokenGone)(Datum token_id, void *arg);
+
+/*
+ * Forgets the rotations the purged token token_id took part in, each only
+ * if the token at its other end is gone too: a living token keeps its
+ * place in the lineage.
+ */
+extern void lineage_forget(Oid nspoid, Datum token_id, LineageTokenGone gone, void *arg);
 
 #endif /* API_TOKENS_LINEAGE_H */

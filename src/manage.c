@@ -74,6 +74,7 @@ manage_expiry(bool *has_expiry, TimestampTz *expires_at, bool cap_only)
 	TimestampTz txn_time = GetCurrentTransactionStartTimestamp();
 	TimestampTz limit;
 
+	settings_require_policy();
 	if (*has_expiry && *expires_at <= txn_time && !cap_only)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("expires_at must be in the future")));
@@ -120,7 +121,10 @@ manage_revoke_ids(TokenRows *rows, EventWriter *events, List *ids, const Datum *
 		bool isnull = false;
 		EventDetail detail;
 
-		if (!token_rows_find_by_id(rows, id) || !row_access_lock_for_change(&rows->ra))
+		/* Inactive already (most of a long lineage): nothing to lock. */
+		if (!token_rows_find_by_id(rows, id) ||
+			!row_access_get_bool(&rows->ra, t->att_is_active, false) ||
+			!row_access_lock_for_change(&rows->ra))
 			continue;
 		if (!row_access_uuid_equals(&rows->ra, t->att_id, id) ||
 			!row_access_get_bool(&rows->ra, t->att_is_active, false))

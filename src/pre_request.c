@@ -4,8 +4,10 @@
  *
  * PostgREST sets the request's headers, as JSON with lowercased names, in
  * the transaction-local setting request.headers, then calls the
- * pre-request function.  A token is taken from "x-api-key: <token>" or
- * "authorization: Bearer <token>"; a bearer value that is a JWT (it has
+ * pre-request function.  The headers are read with json_member.c, which
+ * converts nothing but the two headers looked for, so that a header in a
+ * character the database encoding lacks does not fail the request.  A token is taken from
+ *"x-api-key: <token>" or "authorization: Bearer <token>"; a bearer value that is a JWT (it has
  * dots) is PostgREST's own business and is left alone.  A presented token
  * that is not valid raises SQLSTATE PT401, which PostgREST answers with
  * HTTP 401; no token means an anonymous request: no context, no error.
@@ -17,35 +19,58 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/jsonb.h"
 
+#include "compat.h"
 #include "context.h"
+#include "json_member.h"
 #include "token_table.h"
 #include "validate.h"
 
 #define ERRCODE_POSTGREST_401 MAKE_SQLSTATE('P', 'T', '4', '0', '1')
 
-/* The string value of a header, or NULL (pointing into the Jsonb). */
-static const char *
-header(Jsonb *headers, const char *name, int *len)
-{
-	JsonbValue *value;
+compat_noreturn static void refuse(const char *detail) compat_noreturn_attr;
 
-	if (!JB_ROOT_IS_OBJECT(headers))
-		return NULL;
-	value = getKeyJsonValueFromContainer(&headers->root, name, strlen(name), NULL);
-	if (value == NULL || value->type != jbvString)
-		return NULL;
-	*len = value->val.string.len;
-	return value->val.string.val;
+/* PT401, which PostgREST answers with HTTP 401; never shows the token. */
+static void
+refuse(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_POSTGREST_401), errmsg("invalid API token"), errdetail("%s", detail)));
+}
+
+/*
+ * The value of a header (a palloc'd buffer), or NULL when it is absent.  A
+ * value that cannot be a token's (not a string of ASCII characters) is
+ * refused; so is a header object that cannot be read at all (PostgREST
+ * writes valid JSON), since a token may be in it.
+ */
+static char *
+header(const char *json, size_t json_len, const char *name, size_t *len)
+{
+	char *value = palloc(json_len + 1);
+
+	switch (json_member(json, json_len, name, value, len))
+	{
+		case JSON_MEMBER_ABSENT:
+			pfree(value);
+			return NULL;
+		case JSON_MEMBER_ASCII:
+			value[*len] = '\0';
+			return value;
+		case JSON_MEMBER_NOT_ASCII:
+			refuse("The token presented is malformed.");
+		case JSON_MEMBER_UNREADABLE:
+			break;
+	}
+	refuse("The request headers are not a JSON object with one value per header.");
 }
 
 /* The token of "Bearer <token>", or NULL for other schemes and for a JWT. */
 static const char *
-bearer_token(const char *value, int len, int *token_len)
+bearer_token(const char *value, size_t len, size_t *token_len)
 {
 	static const char scheme[] = "bearer";
-	int i = sizeof(scheme) - 1;
+	size_t i = sizeof(scheme) - 1;
 
 	if (len <= i || pg_strncasecmp(value, scheme, i) != 0 || (value[i] != ' ' && value[i] != '\t'))
 		return NULL;
@@ -66,31 +91,35 @@ Datum
 api_tokens_pre_request(PG_FUNCTION_ARGS)
 {
 	const char *json = GetConfigOption("request.headers", true, false);
-	Jsonb *headers;
-	const char *token;
-	int len = 0;
+	const char *token = NULL;
+	size_t len = 0;
 	ScopeList none = {0, NULL, NULL};
 	Validation v;
 
-	if (json == NULL || json[0] == '\0')
-		PG_RETURN_VOID();
-	headers = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
-	token = header(headers, "x-api-key", &len);
+	if (json != NULL && json[0] != '\0')
+	{
+		size_t json_len = strlen(json);
+
+		token = header(json, json_len, "x-api-key", &len);
+		if (token == NULL)
+		{
+			size_t auth_len;
+			const char *auth = header(json, json_len, "authorization", &auth_len);
+
+			token = auth ? bearer_token(auth, auth_len, &len) : NULL;
+		}
+	}
+	/* No token: an anonymous request, whatever this transaction authenticated before. */
 	if (token == NULL)
 	{
-		int auth_len;
-		const char *auth = header(headers, "authorization", &auth_len);
-
-		token = auth ? bearer_token(auth, auth_len, &len) : NULL;
-	}
-	if (token == NULL)
+		context_authenticated(NULL);
 		PG_RETURN_VOID();
+	}
 
 	validation_run(token_table_namespace_of(fcinfo->flinfo->fn_oid),
-				   PointerGetDatum(cstring_to_text_with_len(token, len)), false, &none, &v);
+				   PointerGetDatum(cstring_to_text_with_len(token, (int) len)), false, &none, &v);
 	context_authenticated(&v);
 	if (strcmp(v.status, "valid") != 0)
-		ereport(ERROR, (errcode(ERRCODE_POSTGREST_401), errmsg("invalid API token"),
-						errdetail("The token presented is %s.", v.status)));
+		refuse(psprintf("The token presented is %s.", v.status));
 	PG_RETURN_VOID();
 }

@@ -18,10 +18,8 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
-#include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_am.h"
-#include "catalog/pg_depend.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_inherits.h"
 #include "commands/extension.h"
@@ -33,28 +31,48 @@
 #include "compat.h"
 #include "rel_checks.h"
 
-/* The role that owns this extension, or InvalidOid if it is not installed. */
-Oid
-rel_checks_extension_owner(void)
+bool
+rel_checks_extension(ExtensionInfo *info)
 {
 	Oid ext = get_extension_oid("api_tokens", true);
-	Oid owner = InvalidOid;
 	Relation rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple tuple;
+	bool found = false;
 
+	memset(info, 0, sizeof(*info));
 	if (!OidIsValid(ext))
-		return InvalidOid;
+		return false;
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(ext));
 	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
-		owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	{
+		Form_pg_extension form = (Form_pg_extension) GETSTRUCT(tuple);
+		bool isnull;
+		Datum version =
+			heap_getattr(tuple, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
+
+		info->oid = ext;
+		info->owner = form->extowner;
+		info->namespace = form->extnamespace;
+		if (!isnull)
+			text_to_cstring_buffer(DatumGetTextPP(version), info->version, sizeof(info->version));
+		found = true;
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	return owner;
+	return found;
+}
+
+Oid
+rel_checks_extension_owner(void)
+{
+	ExtensionInfo info;
+
+	return rel_checks_extension(&info) ? info.owner : InvalidOid;
 }
 
 bool
@@ -210,34 +228,4 @@ Oid
 rel_checks_find_index_on_pair(Relation rel, AttrNumber first, AttrNumber second)
 {
 	return find_index(rel, first, second, false, NULL);
-}
-
-bool
-rel_checks_is_member(Oid relid)
-{
-	Oid ext = get_extension_oid("api_tokens", true);
-	Relation depend;
-	ScanKeyData keys[2];
-	SysScanDesc scan;
-	HeapTuple tuple;
-	bool member = false;
-
-	if (!OidIsValid(ext))
-		return false;
-	depend = table_open(DependRelationId, AccessShareLock);
-	ScanKeyInit(&keys[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(RelationRelationId));
-	ScanKeyInit(&keys[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(relid));
-	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, keys);
-	while (!member && HeapTupleIsValid(tuple = systable_getnext(scan)))
-	{
-		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
-
-		member = dep->refclassid == ExtensionRelationId && dep->refobjid == ext &&
-				 dep->deptype == DEPENDENCY_EXTENSION;
-	}
-	systable_endscan(scan);
-	table_close(depend, AccessShareLock);
-	return member;
 }

@@ -17,6 +17,18 @@ compat_noreturn extern void rel_checks_refuse(const char *qualified_name, const 
 											  const char *detail,
 											  const char *hint) compat_noreturn_attr;
 
+/* The api_tokens extension, as pg_extension describes it. */
+typedef struct ExtensionInfo
+{
+	Oid oid;
+	Oid owner;
+	Oid namespace;
+	char version[NAMEDATALEN]; /* extversion: 1.0 has no history tables */
+} ExtensionInfo;
+
+/* Fills *info; false if the extension is not installed. */
+extern bool rel_checks_extension(ExtensionInfo *info);
+
 /* The role that owns this extension, or InvalidOid if it is not installed. */
 extern Oid rel_checks_extension_owner(void);
 
@@ -48,8 +60,5 @@ extern Oid rel_checks_find_index(Relation rel, AttrNumber attnum, bool unique, O
 
 /* A valid btree index whose first keys are first and second, both ascending. */
 extern Oid rel_checks_find_index_on_pair(Relation rel, AttrNumber first, AttrNumber second);
-
-/* True if the relation is a member of the api_tokens extension. */
-extern bool rel_checks_is_member(Oid relid);
 
 #endif /* API_TOKENS_REL_CHECKS_H */

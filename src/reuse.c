@@ -7,9 +7,10 @@
  * token (GitLab's reasoning for revoking token families).  Validation only
  * notes the reuse; it is acted upon when the transaction commits, after the
  * caller's statements, like last-use bookkeeping.  Where the transaction
- * cannot write (READ ONLY) or does not commit (PostgREST's, once its
- * pre-request refused the token), the library preloaded hands the reuse to
- * the database's flusher through shared memory (reuse_queue.c).
+ * cannot write (READ ONLY), must not (SERIALIZABLE: the writes would join
+ * the caller's serialization conflicts) or does not commit (PostgREST's,
+ * once its pre-request refused the token), the library preloaded hands the
+ * reuse to the database's flusher through shared memory.
  *
  * Whoever holds an old token can present it at any rate: a reuse already
  * reported within api_tokens.last_used_interval is reported again only if
@@ -27,15 +28,16 @@
 #include "events.h"
 #include "lineage.h"
 #include "reuse.h"
-#include "reuse_queue.h"
 #include "rotate.h"
 #include "settings.h"
+#include "token_rows.h"
+#include "uses.h"
 
 /* Reuses noted by this transaction, in its memory. */
 static List *notes = NIL;
 
 void
-reuse_note(Oid nspoid, Datum token_id, Datum user_id)
+reuse_note(Oid nspoid, Datum token_id)
 {
 	bool revoke = api_tokens_rotated_reuse == ROTATED_REUSE_REVOKE_FAMILY;
 	MemoryContext old;
@@ -47,19 +49,18 @@ reuse_note(Oid nspoid, Datum token_id, Datum user_id)
 	{
 		QueuedReuse *noted = lfirst(lc);
 
-		if (noted->nspoid == nspoid &&
-			memcmp(noted->token_id.data, DatumGetUUIDP(token_id)->data, UUID_LEN) == 0)
+		if (noted->key.nspoid == nspoid &&
+			memcmp(noted->key.token_id.data, DatumGetUUIDP(token_id)->data, UUID_LEN) == 0)
 		{
 			noted->revoke_family |= revoke;
 			return;
 		}
 	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	note = palloc(sizeof(QueuedReuse));
-	note->dboid = MyDatabaseId;
-	note->nspoid = nspoid;
-	memcpy(note->token_id.data, DatumGetUUIDP(token_id)->data, UUID_LEN);
-	memcpy(note->user_id.data, DatumGetUUIDP(user_id)->data, UUID_LEN);
+	note = palloc0(sizeof(QueuedReuse));
+	note->key.dboid = MyDatabaseId;
+	note->key.nspoid = nspoid;
+	memcpy(note->key.token_id.data, DatumGetUUIDP(token_id)->data, UUID_LEN);
 	note->revoke_family = revoke;
 	notes = lappend(notes, note);
 	MemoryContextSwitchTo(old);
@@ -75,30 +76,46 @@ reported_recently(Oid nspoid, Datum token_id)
 												 GetCurrentTransactionStartTimestamp() - interval);
 }
 
+/* The user of the token, or (Datum) 0 if the token is gone. */
+static Datum
+user_of(Oid nspoid, Datum token_id)
+{
+	TokenRows *rows = token_rows_open(nspoid, false);
+	Datum user_id = token_rows_find_by_id(rows, token_id)
+						? row_access_copy_uuid(&rows->ra, rows->table->att_user_id)
+						: (Datum) 0;
+
+	token_rows_close(rows);
+	return user_id;
+}
+
 void
 reuse_act(const QueuedReuse *reuse)
 {
-	Datum token_id = UUIDPGetDatum(&reuse->token_id);
+	Oid nspoid = reuse->key.nspoid;
+	Datum token_id = UUIDPGetDatum(&reuse->key.token_id);
 	bool revoke = reuse->revoke_family;
+	Datum user_id;
 	Rotation rotation;
 	EventWriter events;
 	EventDetail detail;
 	int revoked = 0;
 
-	/* Purged meanwhile: nothing left to protect. */
-	if (!lineage_rotated_out(reuse->nspoid, token_id, &rotation))
+	/* Deleted meanwhile (purged, or with its user): nothing left to protect. */
+	if (!lineage_rotated_out(nspoid, token_id, &rotation) ||
+		(user_id = user_of(nspoid, token_id)) == (Datum) 0)
 		return;
 	if (revoke)
-		revoked = rotate_revoke_lineage(reuse->nspoid, token_id, false, "family");
-	if (revoked == 0 && reported_recently(reuse->nspoid, token_id))
+		revoked = rotate_revoke_lineage(nspoid, token_id, false, "family");
+	if (revoked == 0 && reported_recently(nspoid, token_id))
 		return;
-	events_begin(&events, reuse->nspoid);
+	events_begin(&events, nspoid);
 	event_detail_init(&detail);
 	event_detail_uuid(&detail, "successor_id", rotation.successor);
 	event_detail_text(&detail, "action", revoke ? "revoke_family" : "report");
 	if (revoke)
 		event_detail_int(&detail, "revoked", revoked);
-	events_add(&events, "reused", token_id, UUIDPGetDatum(&reuse->user_id), &detail);
+	events_add(&events, "reused", token_id, user_id, &detail);
 	events_end(&events);
 }
 
@@ -112,11 +129,11 @@ hand_over(List *todo)
 {
 	ListCell *lc;
 
-	if (!reuse_queue_enabled() || RecoveryInProgress())
+	if (!uses_enabled() || RecoveryInProgress())
 		return;
-	/* A full queue keeps what it has: a later presentation comes back. */
+	/* One dropped (counted) comes back at the token's next presentation. */
 	foreach (lc, todo)
-		(void) reuse_queue_add(lfirst(lc));
+		(void) uses_record_reuse(lfirst(lc));
 }
 
 static void
@@ -132,7 +149,8 @@ on_transaction_event(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			if (XactReadOnly || RecoveryInProgress())
+			/* Not in the caller's serialization conflicts either, like last use. */
+			if (XactReadOnly || RecoveryInProgress() || IsolationIsSerializable())
 				hand_over(todo);
 			else
 			{

@@ -7,19 +7,19 @@
 
 #include "postgres.h"
 
-#include "reuse_queue.h"
+#include "uses.h"
 
 /* Registers the transaction callback; called once from _PG_init. */
 extern void reuse_init(void);
 
 /*
- * Notes that the rotated-out token token_id of user user_id, in schema
- * nspoid, was presented.  When the transaction commits, reuse_act runs for
- * it; a transaction that cannot write, or does not commit, hands it to the
- * database's flusher if the library is preloaded.  On a standby nothing is
- * done.
+ * Notes that the rotated-out token token_id, in schema nspoid, was
+ * presented.  When the transaction commits, reuse_act runs for it; a
+ * transaction that cannot write (READ ONLY), must not (SERIALIZABLE), or
+ * does not commit, hands it to the database's flusher if the library is
+ * preloaded.  On a standby nothing is done.
  */
-extern void reuse_note(Oid nspoid, Datum token_id, Datum user_id);
+extern void reuse_note(Oid nspoid, Datum token_id);
 
 /*
  * Acts on a reuse: revokes every active token descended from it if

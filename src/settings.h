@@ -1,9 +1,11 @@
 /*
  * settings.h
- *		The extension's configuration parameters (defined in api_tokens.c).
+ *		The extension's configuration parameters (settings.c).
  */
 #ifndef API_TOKENS_SETTINGS_H
 #define API_TOKENS_SETTINGS_H
+
+#include "postgres.h"
 
 /* api_tokens.brand: the prefix of newly generated tokens. */
 extern char *api_tokens_brand;
@@ -16,6 +18,12 @@ extern char *api_tokens_users_table;
 
 /* api_tokens.max_lifetime: seconds a token may live at most, 0 for no limit. */
 extern int api_tokens_max_lifetime;
+
+/*
+ * Raises an error if the configuration set a policy setting (max_lifetime)
+ * to a value that had to be ignored: what it governs must not run without it.
+ */
+extern void settings_require_policy(void);
 
 /* api_tokens.rotated_reuse: what a use of a rotated-out token does. */
 typedef enum RotatedReuse
@@ -39,5 +47,8 @@ extern char *api_tokens_forward_conninfo;
 
 /* api_tokens.forward_timeout: seconds a standby waits for the primary per call. */
 extern int api_tokens_forward_timeout;
+
+/* Defines the settings; those of the shared memory only while preloading. */
+extern void settings_define(bool preloading);
 
 #endif /* API_TOKENS_SETTINGS_H */

@@ -1,17 +1,23 @@
 /*
  * table_setup.c
- *		api_tokens_create_table and api_tokens_check_table: creating the
- *		api_tokens table, and checking one that already exists.
+ *		api_tokens_create_table, api_tokens_create_history_tables and
+ *		api_tokens_check_table: creating the extension's tables, and checking
+ *		those that already exist.
  *
- * The table refers to the application's users table, so it is not a
- * member of the extension (pg_dump would emit it inside CREATE EXTENSION,
- * before the users table, and the dump would not restore).  It is created
- * here, released from the extension when created by the install script,
- * and is an ordinary application table from then on.
+ * The api_tokens table refers to the application's users table, so it is
+ * not a member of the extension (pg_dump would emit it inside CREATE
+ * EXTENSION, before the users table, and the dump would not restore).  It
+ * is created here, released from the extension when created by an
+ * extension script, and is an ordinary application table from then on.
+ * The history tables (rotations and events, since 1.1) are created and
+ * released with it, so that they too are dumped with the application's
+ * data and survive DROP EXTENSION.
  */
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -26,6 +32,8 @@
 #include "utils/syscache.h"
 
 #include "compat.h"
+#include "ext_tables.h"
+#include "rel_checks.h"
 #include "token_table.h"
 
 /* The statements that create the table; %1$s is its name, %2$s the users table. */
@@ -49,6 +57,39 @@ static const char *const create_statements[] = {
 	"CREATE INDEX ix_api_tokens_token_prefix ON %1$s (token_prefix)",
 };
 
+/* The history tables, each with the statements that create it; %1$s is the schema. */
+static const struct
+{
+	const char *name;
+	const char *statements[3];
+} history_tables[] = {
+	{"api_token_rotations",
+	 {"CREATE TABLE %1$s.api_token_rotations ("
+	  " predecessor_id uuid        NOT NULL,"
+	  " successor_id   uuid        NOT NULL,"
+	  " rotated_at     timestamptz NOT NULL,"
+	  " grace_ends_at  timestamptz NOT NULL,"
+	  " CONSTRAINT api_token_rotations_pkey PRIMARY KEY (predecessor_id),"
+	  " CONSTRAINT api_token_rotations_successor_id_key UNIQUE (successor_id))",
+	  "COMMENT ON TABLE %1$s.api_token_rotations IS 'one row per rotation: a token has at most "
+	  "one successor and one predecessor, so a lineage never forks'",
+	  NULL}},
+	{"api_token_events",
+	 {"CREATE TABLE %1$s.api_token_events ("
+	  " id       bigint      GENERATED ALWAYS AS IDENTITY,"
+	  " at       timestamptz NOT NULL,"
+	  " token_id uuid        NOT NULL,"
+	  " user_id  uuid,"
+	  " event    text        NOT NULL,"
+	  " detail   jsonb       NOT NULL DEFAULT '{}',"
+	  " db_user  name        NOT NULL,"
+	  " actor    text,"
+	  " CONSTRAINT api_token_events_pkey PRIMARY KEY (id))",
+	  "CREATE INDEX api_token_events_token_id_at_idx ON %1$s.api_token_events (token_id, at)",
+	  "COMMENT ON TABLE %1$s.api_token_events IS 'what happened to tokens, append-only: "
+	  "created, rotated, revoked, reused, purged; never a token or hash'"}},
+};
+
 static void
 execute(const char *sql)
 {
@@ -66,6 +107,7 @@ execute(const char *sql)
 static void
 revoke_all_but_owner(Oid relid, const char *qname)
 {
+	const char *kind = get_rel_relkind(relid) == RELKIND_SEQUENCE ? "SEQUENCE" : "TABLE";
 	HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Oid owner;
 	bool isnull;
@@ -78,7 +120,7 @@ revoke_all_but_owner(Oid relid, const char *qname)
 	acl_datum = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_relacl, &isnull);
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "REVOKE ALL ON TABLE %s FROM PUBLIC", qname);
+	appendStringInfo(&sql, "REVOKE ALL ON %s %s FROM PUBLIC", kind, qname);
 	if (!isnull)
 	{
 		Acl *acl = DatumGetAclPCopy(acl_datum);
@@ -95,6 +137,70 @@ revoke_all_but_owner(Oid relid, const char *qname)
 	appendStringInfoString(&sql, " CASCADE");
 	ReleaseSysCache(tuple);
 	execute(sql.data);
+}
+
+/*
+ * Leaves a table created by an extension script to the application: an
+ * ordinary table from then on (members are dumped inside CREATE EXTENSION,
+ * and dropped with it).  So are the sequences of its identity columns.
+ */
+static void
+release(Oid relid, const char *qname)
+{
+	ListCell *lc;
+
+	if (!creating_extension || CurrentExtensionObject != get_extension_oid("api_tokens", true))
+		return;
+	execute(psprintf("ALTER EXTENSION api_tokens DROP TABLE %s", qname));
+	foreach (lc, getOwnedSequences(relid))
+	{
+		Oid sequence = lfirst_oid(lc);
+
+		execute(psprintf("ALTER EXTENSION api_tokens DROP SEQUENCE %s",
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(sequence)),
+													get_rel_name(sequence))));
+	}
+}
+
+/* Creates the missing history tables of the schema (SPI connected), and checks the others. */
+static void
+create_history_tables(Oid nspoid)
+{
+	const char *nspname = get_namespace_name(nspoid);
+	ExtTables checked;
+
+	/* Those already there (kept by DROP EXTENSION, or restored) are adopted if they pass. */
+	ext_tables_check(nspoid, &checked);
+	for (int i = 0; i < (int) lengthof(history_tables); i++)
+	{
+		const char *qname = quote_qualified_identifier(nspname, history_tables[i].name);
+		Oid relid;
+		ListCell *lc;
+
+		if (OidIsValid(get_relname_relid(history_tables[i].name, nspoid)))
+			continue;
+		for (int j = 0; j < (int) lengthof(history_tables[i].statements); j++)
+			if (history_tables[i].statements[j] != NULL)
+				execute(psprintf(history_tables[i].statements[j], quote_identifier(nspname)));
+		relid = get_relname_relid(history_tables[i].name, nspoid);
+		revoke_all_but_owner(relid, qname);
+		foreach (lc, getOwnedSequences(relid))
+			revoke_all_but_owner(lfirst_oid(lc),
+								 quote_qualified_identifier(nspname, get_rel_name(lfirst_oid(lc))));
+		release(relid, qname);
+	}
+	/* What was just made passes the same checks. */
+	CommandCounterIncrement();
+	ext_tables_check(nspoid, &checked);
+}
+
+/* True unless the installed extension is at version 1.0, which has no history tables. */
+static bool
+has_history(void)
+{
+	ExtensionInfo extension;
+
+	return !rel_checks_extension(&extension) || strcmp(extension.version, "1.0") != 0;
 }
 
 /* SQL: api_tokens_create_table(users_table regclass) RETURNS regclass */
@@ -132,12 +238,31 @@ api_tokens_create_table(PG_FUNCTION_ARGS)
 		execute(psprintf(create_statements[i], qname, users_name));
 	relid = get_relname_relid("api_tokens", nspoid);
 	revoke_all_but_owner(relid, qname);
-	/* Created by the install script, the table became a member: release it. */
-	if (creating_extension && CurrentExtensionObject == get_extension_oid("api_tokens", true))
-		execute(psprintf("ALTER EXTENSION api_tokens DROP TABLE %s", qname));
+	release(relid, qname);
+	if (has_history())
+		create_history_tables(nspoid);
 	SPI_finish();
 
 	PG_RETURN_OID(relid);
+}
+
+/* SQL: api_tokens_create_history_tables() RETURNS void */
+PG_FUNCTION_INFO_V1(api_tokens_create_history_tables);
+Datum
+api_tokens_create_history_tables(PG_FUNCTION_ARGS)
+{
+	Oid nspoid = token_table_namespace_of(fcinfo->flinfo->fn_oid);
+	const TokenTable *table;
+	Relation rel;
+
+	/* They belong beside a table the extension can use. */
+	rel = token_table_open(nspoid, AccessShareLock, &table);
+	relation_close(rel, AccessShareLock);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	create_history_tables(nspoid);
+	SPI_finish();
+	PG_RETURN_VOID();
 }
 
 /* SQL: api_tokens_check_table() RETURNS regclass */
@@ -151,5 +276,7 @@ api_tokens_check_table(PG_FUNCTION_ARGS)
 	Oid relid = RelationGetRelid(rel);
 
 	relation_close(rel, AccessShareLock);
+	/* And the history tables beside it (none in a database still at 1.0). */
+	(void) ext_tables_of(nspoid);
 	PG_RETURN_OID(relid);
 }

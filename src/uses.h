@@ -1,8 +1,18 @@
 /*
  * uses.h
- *		Token uses recorded in shared memory, for the background worker to
- *		write (or, on a standby, to forward).  Only with
+ *		What validations leave for the background worker, in shared memory:
+ *		the latest use of each token, to be written to last_used_at (or, on
+ *		a standby, forwarded to the primary), and the reuses of rotated-out
+ *		tokens that their transactions could not act upon.  Only with
  *		shared_preload_libraries = 'api_tokens'.
+ *
+ * The table is shared by every database of the cluster, and bounded
+ * (api_tokens.max_tracked_tokens).  No database can starve another: when
+ * the table is full, a token of a database holding fewer tokens than the
+ * largest one takes the place of that one's oldest, so that each database
+ * can always hold its share.  Every use or reuse that is dropped is
+ * counted, for its database.  A database whose flusher fails (it cannot
+ * connect, a lock is held too long) is tried again later and later.
  */
 #ifndef API_TOKENS_USES_H
 #define API_TOKENS_USES_H
@@ -13,7 +23,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-/* A token of a database: the key of a recorded use. */
+/* A token of a database: the key of what waits for it. */
 typedef struct UseKey
 {
 	Oid dboid;
@@ -28,6 +38,13 @@ typedef struct PendingUse
 	TimestampTz at; /* the latest use */
 } PendingUse;
 
+/* A reuse of a rotated-out token that waits for the flusher. */
+typedef struct QueuedReuse
+{
+	UseKey key;
+	bool revoke_family; /* api_tokens.rotated_reuse where it was seen */
+} QueuedReuse;
+
 /* Reserves and creates the shared state; called from the preload hooks. */
 extern void uses_shmem_request(void);
 extern void uses_shmem_startup(void);
@@ -37,21 +54,30 @@ extern bool uses_enabled(void);
 
 /*
  * Records that a token was used at time at.  Never waits for anything but
- * a short lock; when the table is full the use is dropped (and counted),
- * and the worker is woken to make room.
+ * a short lock; when the table is full the use may be dropped (and
+ * counted), and the worker is woken to make room.
  */
 extern void uses_record(const UseKey *key, TimestampTz at);
 
-/* The databases with recorded uses (palloc'd), and how many. */
+/* Records a reuse for the flusher (a later one only adds revoke_family); false if dropped. */
+extern bool uses_record_reuse(const QueuedReuse *reuse);
+
+/* The databases with something waiting whose flusher is due now (palloc'd), and how many. */
+extern Oid *uses_databases_due(TimestampTz now, int *count);
+
+/* Every database with something waiting (palloc'd), and how many. */
 extern Oid *uses_databases(int *count);
 
-/* Up to limit recorded uses of a database (a palloc'd copy), and how many. */
+/* Up to limit recorded uses of a database (a palloc'd copy, by schema), and how many. */
 extern PendingUse *uses_of_database(Oid dboid, int limit, int *count);
+
+/* Takes the reuses waiting for a database out of the table (palloc'd), and how many. */
+extern QueuedReuse *uses_take_reuses(Oid dboid, int *count);
 
 /* Forgets a use once written or no longer wanted, unless a later one came in. */
 extern void uses_forget(const UseKey *key, TimestampTz up_to);
 
-/* Forgets every use of a database (dropped) or of one of its schemas. */
+/* Forgets everything of a database (dropped) or of one of its schemas. */
 extern void uses_forget_all(Oid dboid, Oid nspoid);
 
 /* Bookkeeping reported by api_tokens_last_use_state(). */
@@ -63,8 +89,22 @@ typedef enum UsesCounter
 } UsesCounter;
 
 extern void uses_count(UsesCounter counter, int64 n);
-extern void uses_note_flush(void);
-extern void uses_note_error(const char *message);
+
+/* Notes an error of the work for a database (InvalidOid: of none in particular). */
+extern void uses_note_error(Oid dboid, const char *message);
+
+/*
+ * The launcher's record of a database's flusher: started, and, when the
+ * flusher has stopped, whether it said it finished (else it failed, for
+ * instance when it could not connect).  A failure puts the database's next
+ * attempt off, twice as long each time, up to an hour.
+ */
+extern void uses_flusher_started(Oid dboid);
+extern bool uses_flusher_stopped(Oid dboid);
+extern void uses_database_failed(Oid dboid, const char *message);
+
+/* Called by the flusher at its end: error is NULL when all went well. */
+extern void uses_flusher_finished(Oid dboid, const char *error);
 
 /* True (once) if the table filled up since the last call: flush now. */
 extern bool uses_take_flush_request(void);

@@ -196,7 +196,7 @@ validation_run(Oid nspoid, Datum token_datum, bool token_isnull, const ScopeList
 		lineage_rotated_out(nspoid, tok.id, &rotation))
 	{
 		out->status = "rotated";
-		reuse_note(nspoid, tok.id, tok.user_id);
+		reuse_note(nspoid, tok.id);
 	}
 }
 

@@ -4,18 +4,26 @@
  *
  * The launcher (one per cluster, started at server start) wakes every
  * api_tokens.flush_interval, or when the use table fills up.  For each
- * database with recorded uses it starts a flusher, a short-lived worker
- * connected to that database, that writes them in batches (one short
- * transaction each) and exits; on a standby the flusher forwards them to
- * the primary instead (forward.c).  A flusher connects only while it has
- * work, so it does not hold up DROP DATABASE for long; uses of a database
- * that is gone, or of a schema without api_tokens (DROP EXTENSION), are
- * forgotten.
+ * database with recorded uses or reuses it starts a flusher, a short-lived
+ * worker connected to that database, that writes the uses in batches (one
+ * short transaction each), acts on the reuses, and exits; on a standby the
+ * flusher forwards the uses to the primary instead (forward.c).  A flusher
+ * connects only while it has work, so it does not hold up DROP DATABASE
+ * for long; uses of a database that is gone, or of a schema without
+ * api_tokens (DROP EXTENSION), are forgotten.
+ *
+ * A database's owner is not trusted: its settings that would change what
+ * a flusher does are overridden, a flusher never waits long for a lock,
+ * and a database whose flusher fails (it does not allow connections, a
+ * lock is held) is put off, longer each time, while the shared table
+ * keeps every other database's share (uses.c).
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -24,6 +32,7 @@
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -37,6 +46,8 @@
 
 /* Uses written per transaction. */
 #define FLUSH_BATCH 1000
+/* The longest a flusher waits for a lock. */
+#define FLUSHER_LOCK_TIMEOUT "1s"
 
 PGDLLEXPORT void api_tokens_launcher_main(Datum arg);
 PGDLLEXPORT void api_tokens_flusher_main(Datum arg);
@@ -67,8 +78,9 @@ typedef struct Flusher
 
 static List *flushers = NIL;
 
-static bool
-flusher_running(Oid dboid)
+/* Forgets the flushers that stopped; one that stopped before it finished failed. */
+static void
+reap_flushers(void)
 {
 	ListCell *lc;
 	pid_t pid;
@@ -77,13 +89,23 @@ flusher_running(Oid dboid)
 	{
 		Flusher *f = lfirst(lc);
 
-		if (f->dboid != dboid)
-			continue;
 		if (GetBackgroundWorkerPid(f->handle, &pid) != BGWH_STOPPED)
-			return true;
+			continue;
+		(void) uses_flusher_stopped(f->dboid);
 		flushers = foreach_delete_current(flushers, lc);
+		pfree(f->handle);
 		pfree(f);
 	}
+}
+
+static bool
+flusher_running(Oid dboid)
+{
+	ListCell *lc;
+
+	foreach (lc, flushers)
+		if (((Flusher *) lfirst(lc))->dboid == dboid)
+			return true;
 	return false;
 }
 
@@ -111,9 +133,11 @@ start_flusher(Oid dboid)
 	{
 		MemoryContextSwitchTo(old);
 		/* No free worker slot: the uses wait for the next round. */
-		uses_note_error("no background worker slot free for a flusher (max_worker_processes)");
+		uses_note_error(dboid, "no background worker slot free for a flusher "
+							   "(max_worker_processes)");
 		return false;
 	}
+	uses_flusher_started(dboid);
 	f = palloc(sizeof(Flusher));
 	f->dboid = dboid;
 	f->handle = handle;
@@ -123,31 +147,22 @@ start_flusher(Oid dboid)
 }
 
 /*
- * One round: a flusher for each database with uses; the uses of dropped
- * ones forgotten.  False if a database's flusher was still running (or
- * could not start), so that its uses wait for the next round.
+ * One round: a flusher for each database with something waiting and not
+ * put off after failures; what waits for a dropped database forgotten.  A
+ * database that does not allow connections (a database owner may say so)
+ * is a failure of its own, its flusher never started.  False if a
+ * database's flusher was still running (or could not start), so that its
+ * work waits for the next round.
  */
 static bool
 launch_round(void)
 {
 	int n;
-	int nreusing;
-	Oid *dbs = uses_databases(&n);
-	Oid *reusing = reuse_queue_databases(&nreusing);
+	Oid *dbs;
 	bool all_started = true;
 
-	/* Databases with queued reuses but no uses, at the end, each once (64 at most). */
-	dbs = repalloc(dbs, sizeof(Oid) * Max(n + nreusing, 1));
-	for (int i = 0; i < nreusing; i++)
-	{
-		int j = 0;
-
-		while (j < n && dbs[j] != reusing[i])
-			j++;
-		if (j == n)
-			dbs[n++] = reusing[i];
-	}
-	pfree(reusing);
+	reap_flushers();
+	dbs = uses_databases_due(GetCurrentTimestamp(), &n);
 	if (n == 0)
 	{
 		pfree(dbs);
@@ -156,15 +171,25 @@ launch_round(void)
 	StartTransactionCommand();
 	for (int i = 0; i < n; i++)
 	{
-		if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbs[i])))
-		{
-			int gone;
+		HeapTuple tuple = SearchSysCacheCopy1(DATABASEOID, ObjectIdGetDatum(dbs[i]));
+		Form_pg_database database;
 
+		if (!HeapTupleIsValid(tuple))
+		{
 			uses_forget_all(dbs[i], InvalidOid);
-			pfree(reuse_queue_take(dbs[i], &gone));
+			continue;
 		}
-		else if (flusher_running(dbs[i]) || !start_flusher(dbs[i]))
+		database = (Form_pg_database) GETSTRUCT(tuple);
+		if (flusher_running(dbs[i]))
 			all_started = false;
+		else if (!database->datallowconn)
+			uses_database_failed(dbs[i],
+								 psprintf("database \"%s\" does not allow connections: what "
+										  "waits for it is kept, and tried again later",
+										  NameStr(database->datname)));
+		else if (!start_flusher(dbs[i]))
+			all_started = false;
+		heap_freetuple(tuple);
 	}
 	CommitTransactionCommand();
 	pfree(dbs);
@@ -275,9 +300,9 @@ write_batch(void *arg)
 	last_used_write(batch->uses, batch->n, batch->done);
 }
 
-/* Writes one batch in a transaction of its own; false if it failed. */
-static bool
-flush_batch(const PendingUse *uses, int n)
+/* Writes one batch in a transaction of its own; the error, or NULL. */
+static char *
+flush_batch(Oid dboid, const PendingUse *uses, int n)
 {
 	Batch batch = {uses, n, palloc0(sizeof(bool) * n)};
 	char *error = in_transaction(write_batch, &batch);
@@ -285,10 +310,9 @@ flush_batch(const PendingUse *uses, int n)
 
 	if (error != NULL)
 	{
-		ereport(LOG, (errmsg("api_tokens flusher could not write %d recorded uses: %s", n, error)));
-		uses_note_error(error);
-		pfree(error);
-		return false;
+		error = psprintf("could not write %d recorded uses: %s", n, error);
+		ereport(LOG, (errmsg("api_tokens flusher %s", error)));
+		return error;
 	}
 	/* Committed: forget what is done (unless used again meanwhile). */
 	for (int i = 0; i < n; i++)
@@ -299,10 +323,11 @@ flush_batch(const PendingUse *uses, int n)
 		}
 	uses_count(USES_FLUSHED, written);
 	pfree(batch.done);
-	return true;
+	return NULL;
 }
 
-static void
+/* Writes the database's recorded uses in batches; the first error, or NULL. */
+static char *
 flush_database(Oid dboid)
 {
 	int n;
@@ -310,11 +335,14 @@ flush_database(Oid dboid)
 
 	for (int start = 0; start < n; start += FLUSH_BATCH)
 	{
+		char *error;
+
 		CHECK_FOR_INTERRUPTS();
-		if (!flush_batch(pending + start, Min(FLUSH_BATCH, n - start)))
-			break;
+		error = flush_batch(dboid, pending + start, Min(FLUSH_BATCH, n - start));
+		if (error != NULL)
+			return error;
 	}
-	uses_note_flush();
+	return NULL;
 }
 
 static void
@@ -325,13 +353,15 @@ act_on_reuse(void *arg)
 
 /*
  * Acts on the reuses that transactions which could not write handed over,
- * each in a transaction of its own.
+ * each in a transaction of its own; one that fails is handed back, to be
+ * tried again.  The first error, or NULL.
  */
-static void
+static char *
 act_on_reuses(Oid dboid)
 {
 	int n;
-	QueuedReuse *reuses = reuse_queue_take(dboid, &n);
+	QueuedReuse *reuses = uses_take_reuses(dboid, &n);
+	char *first_error = NULL;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -339,32 +369,68 @@ act_on_reuses(Oid dboid)
 
 		CHECK_FOR_INTERRUPTS();
 		error = in_transaction(act_on_reuse, &reuses[i]);
-		if (error != NULL)
-		{
-			ereport(LOG, (errmsg("api_tokens flusher could not act on the reuse of a rotated-out "
-								 "token: %s",
-								 error)));
-			pfree(error);
-		}
+		if (error == NULL)
+			continue;
+		error = psprintf("could not act on the reuse of a rotated-out token: %s", error);
+		ereport(LOG, (errmsg("api_tokens flusher %s", error)));
+		(void) uses_record_reuse(&reuses[i]);
+		if (first_error == NULL)
+			first_error = error;
 	}
 	pfree(reuses);
+	return first_error;
+}
+
+/*
+ * The settings a database's owner may set (ALTER DATABASE ... SET) and
+ * that would change what the flusher does, set back to what it needs: a
+ * read-only default would make every write fail, a serializable one join
+ * other transactions' conflicts, a timeout or exit_on_error end it, and an
+ * actor forge who acted in its events.  Settings only a superuser may set
+ * (api_tokens.last_used_interval, api_tokens.rotated_reuse) apply as set.
+ */
+static void
+pin_settings(void)
+{
+	static const char *const pinned[][2] = {
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+		{"default_transaction_deferrable", "off"},
+		{"statement_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"exit_on_error", "off"},
+		{"search_path", "pg_catalog, pg_temp"},
+		{"api_tokens.actor", ""},
+		/* Never wait long for a lock someone holds: try again later. */
+		{"lock_timeout", FLUSHER_LOCK_TIMEOUT},
+	};
+
+	for (int i = 0; i < (int) lengthof(pinned); i++)
+		SetConfigOption(pinned[i][0], pinned[i][1], PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 void
 api_tokens_flusher_main(Datum arg)
 {
 	Oid dboid = DatumGetObjectId(arg);
+	char *error;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pin_settings();
 	pgstat_report_activity(STATE_RUNNING, "writing recorded uses");
 	if (RecoveryInProgress())
-		forward_database(dboid);
+		error = forward_database(dboid);
 	else
 	{
-		flush_database(dboid);
-		act_on_reuses(dboid);
+		char *reuse_error;
+
+		error = flush_database(dboid);
+		reuse_error = act_on_reuses(dboid);
+		if (error == NULL)
+			error = reuse_error;
 	}
+	uses_flusher_finished(dboid, error);
 	proc_exit(0);
 }

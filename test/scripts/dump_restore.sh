@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # pg_dump + restore into an empty database keeps every token, the foreign
 # key, the indexes, the defaults and the privileges, in plain and custom
-# formats, and the restored tokens still validate.  Validation results
-# stored as values dump and restore too.  A restore with --no-owner by a
-# role that is not a superuser gives a table the extension refuses, with
-# the fix in the hint, until a superuser applies it.
+# formats, and the restored tokens still validate; the history tables
+# (rotations and events) come back with every row, and their identity goes
+# on from where it was.  Validation results stored as values dump and
+# restore too.  A restore with --no-owner by a role that is not a superuser
+# gives tables the extension refuses, with the fix in the hint, until a
+# superuser applies it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
@@ -30,6 +32,13 @@ CREATE TABLE plaintexts AS
   SELECT c.token_id, c.token
     FROM users u, LATERAL api_token_create(u.id, 'token of ' || u.email, '{read}') c;
 SELECT api_token_revoke(token_id) FROM plaintexts LIMIT 3;
+-- Two tokens rotated out (their successors kept in plaintext too), one in its grace period.
+INSERT INTO plaintexts
+SELECT r.* FROM (SELECT token_id FROM plaintexts ORDER BY token_id DESC LIMIT 1) p,
+       LATERAL api_token_rotate(p.token_id) r;
+INSERT INTO plaintexts
+SELECT r.* FROM (SELECT token_id FROM plaintexts ORDER BY token_id DESC OFFSET 2 LIMIT 1) p,
+       LATERAL api_token_rotate(p.token_id, '1 day') r;
 UPDATE api_tokens SET last_used_at = '2026-01-01 00:00:00+00' WHERE name LIKE '%user1@%';
 -- attack_stored_result_record_type: results kept as values, which pg_dump
 -- could not dump when they were anonymous records.
@@ -55,9 +64,14 @@ SELECT 'table privilege', r, p, has_table_privilege(r, 'api_tokens', p)
 SELECT 'validator', has_function_privilege('dump_validator', 'api_token_validate(text, text[])', 'EXECUTE');
 SELECT 'public', has_function_privilege('public', 'api_token_create(uuid, text, text[], timestamptz)', 'EXECUTE');
 SELECT 'audit', pg_typeof(v), (v).status, count(*) FROM audit GROUP BY 2, 3 ORDER BY 3;
-SELECT 'api_tokens is a member', count(*) FROM pg_depend
- WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e' AND classid = 'pg_class'::regclass
-   AND objid = 'api_tokens'::regclass;
+SELECT 'tables that are members', count(*) FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e' AND classid = 'pg_class'::regclass;
+SELECT 'rotations', count(*), md5(string_agg(r::text, ',' ORDER BY predecessor_id))
+  FROM api_token_rotations r;
+SELECT 'events', count(*), max(id), md5(string_agg(e::text, ',' ORDER BY id)) FROM api_token_events e;
+SELECT 'history privilege', t, r, p, has_table_privilege(r, t, p)
+  FROM unnest(ARRAY['api_token_rotations', 'api_token_events']) t,
+       unnest(ARRAY['public', 'dump_validator']) r, unnest(ARRAY['SELECT', 'INSERT']) p;
 SQL
 }
 
@@ -73,7 +87,7 @@ expected_statuses=$(statuses source)
 expected=$(fingerprint source)
 echo "source: $(echo "$expected" | head -1)"
 echo "source statuses: $(echo $expected_statuses)"
-[ "$expected_statuses" = "$(printf 'inactive|3\nvalid|17')" ] || fail "unexpected source statuses"
+[ "$expected_statuses" = "$(printf 'inactive|3\nrotated|1\nvalid|18')" ] || fail "unexpected source statuses"
 
 "$PGBIN/pg_dump" -d source -f "$work/plain.sql"
 "$PGBIN/pg_dump" -d source -Fc -f "$work/custom.dump"
@@ -86,9 +100,18 @@ check_restored() {
 		fail "$db differs from the source"
 	fi
 	[ "$(statuses "$db")" = "$expected_statuses" ] || fail "$db: tokens validate differently"
+	# The events' identity goes on after the last restored id.
+	before=$($psql -d "$db" -At -c "SELECT max(id) FROM api_token_events")
+	$psql -d "$db" -At -c "SELECT api_token_revoke_user(id) FROM users WHERE email = 'user5@example.com'" >/dev/null
+	[ "$($psql -d "$db" -At -c "SELECT max(id) FROM api_token_events")" -gt "$before" ] ||
+		fail "$db: the events' identity starts over"
 	# The restored table still has its foreign key and cascade.
+	before=$($psql -d "$db" -At -c "SELECT count(*) FROM api_tokens")
+	gone=$($psql -d "$db" -At -c "SELECT count(*) FROM api_tokens JOIN users u ON u.id = user_id
+		WHERE u.email = 'user2@example.com'")
 	$psql -d "$db" -c "DELETE FROM users WHERE email = 'user2@example.com'"
-	[ "$($psql -d "$db" -At -c "SELECT count(*) FROM api_tokens")" = 19 ] || fail "$db: no cascade"
+	[ "$gone" -ge 1 ] && [ "$($psql -d "$db" -At -c "SELECT count(*) FROM api_tokens")" = $((before - gone)) ] ||
+		fail "$db: no cascade"
 	echo "ok: $db restored with every token, constraint, index, default and privilege"
 }
 
@@ -104,7 +127,8 @@ check_restored custom_restore
 
 # attack_restore_no_owner: a non-superuser database owner restores with
 # --no-owner into a database where a superuser installed the extension: the
-# table is hers, so the extension refuses it until a superuser takes it back.
+# tables are hers, so the extension refuses them until a superuser takes
+# each back, as the hints say.
 $psql -c "CREATE ROLE app_owner LOGIN" -c "CREATE DATABASE noowner_restore OWNER app_owner"
 $psql -d noowner_restore -c "CREATE EXTENSION api_tokens" 2>/dev/null
 "$PGBIN/pg_restore" --no-owner --no-privileges -U app_owner -d noowner_restore "$work/custom.dump" \
@@ -114,10 +138,13 @@ $psql -d noowner_restore -c "CREATE EXTENSION api_tokens" 2>/dev/null
 refusal=$($psql -d noowner_restore -At -c "SELECT status FROM plaintexts p, LATERAL api_token_validate(p.token) LIMIT 1" 2>&1 || true)
 echo "$refusal" | grep -q 'api_tokens will not use table public.api_tokens: it is owned by role "app_owner"' ||
 	fail "noowner_restore: validation should refuse the table, said: $refusal"
-hint=$($psql -d noowner_restore -At -c "SELECT api_tokens_check_table()" 2>&1 |
-	sed -n 's/^HINT:  .*can run: //p' || true)
-[ "$hint" = "ALTER TABLE public.api_tokens OWNER TO postgres;" ] || fail "noowner_restore: unexpected hint: $hint"
-$psql -d noowner_restore -c "$hint"
+for table in api_tokens api_token_rotations api_token_events; do
+	hint=$($psql -d noowner_restore -At -c "SELECT api_tokens_check_table()" 2>&1 |
+		sed -n 's/^HINT:  .*can run: //p' || true)
+	[ "$hint" = "ALTER TABLE public.$table OWNER TO postgres;" ] || fail "noowner_restore: unexpected hint: $hint"
+	$psql -d noowner_restore -c "$hint"
+done
+$psql -d noowner_restore -At -c "SELECT api_tokens_check_table()" >/dev/null
 [ "$(statuses noowner_restore)" = "$expected_statuses" ] || fail "noowner_restore: tokens validate differently"
 echo "ok: a --no-owner restore is refused until a superuser takes the table back"
 

@@ -119,8 +119,8 @@ cluster_start standby
 # (The primary may have run the stalled calls; sending the uses again is harmless.)
 wait_for "the uses kept through the stall and the restart are delivered" 20 standby \
 	"SELECT pending = 0 AND forwarded >= 2 FROM api_tokens_last_use_state()"
-expect "and written" 2 "$(psql_on primary -c \
-	"SELECT count(*) FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n IN (7, 8) AND last_used_at IS NOT NULL")"
+wait_for "and written" 10 primary \
+	"SELECT count(*) = 2 FROM api_tokens a JOIN issued i ON i.token_id = a.id WHERE n IN (7, 8) AND last_used_at IS NOT NULL"
 # One that accepts connections and never completes one: the same.
 echo stall >"$proxy/mode"
 psql_on standby -c "ALTER SYSTEM SET api_tokens.forward_timeout = '2s'" -c "SELECT pg_reload_conf()" >/dev/null

@@ -31,8 +31,23 @@ SELECT conname, pg_get_constraintdef(oid)
 SELECT indexrelid::regclass AS index, pg_get_indexdef(indexrelid)
   FROM pg_index WHERE indrelid = 'api_tokens'::regclass ORDER BY indexrelid::regclass::text;
 
--- api_tokens is an ordinary application table, not an extension member
--- (the extension's own tables, lineage and events, are).
+-- The tokens' history: rotation lineage and events, beside api_tokens.
+SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull,
+       a.attidentity
+  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+ WHERE c.relname IN ('api_token_rotations', 'api_token_events') AND a.attnum > 0
+   AND c.relnamespace = 'public'::regnamespace
+ ORDER BY c.relname, a.attnum;
+SELECT indexrelid::regclass AS index, pg_get_indexdef(indexrelid)
+  FROM pg_index WHERE indrelid IN ('api_token_rotations'::regclass, 'api_token_events'::regclass)
+ ORDER BY indexrelid::regclass::text;
+SELECT c.relname, c.relacl FROM pg_class c
+ WHERE c.relname IN ('api_tokens', 'api_token_rotations', 'api_token_events', 'api_token_events_id_seq')
+   AND c.relnamespace = 'public'::regnamespace ORDER BY 1;
+
+-- api_tokens is an ordinary application table, not an extension member,
+-- and so are the history tables: dumped with the application's data, and
+-- kept by DROP EXTENSION.
 SELECT objid::regclass AS member_relation
   FROM pg_depend
  WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
@@ -67,6 +82,26 @@ SELECT count(*) AS tokens_after_drop FROM api_tokens;
 CREATE EXTENSION api_tokens;
 SELECT count(*) AS tokens_after_recreate FROM api_tokens;
 DELETE FROM users WHERE id = '00000000-0000-0000-0000-00000000000a';
+
+-- attack_drop_extension_loses_history: DROP EXTENSION used to drop the
+-- lineage and the audit trail with it.  A rotated-out token must still say
+-- rotated after a reinstall, one in its grace period must not be rotated a
+-- second time, and no event is lost.
+INSERT INTO users (id, email) VALUES ('00000000-0000-0000-0000-00000000000b', 'history@example.com');
+SELECT token_id AS h1_id, token AS h1
+  FROM api_token_create('00000000-0000-0000-0000-00000000000b', 'history') \gset
+SELECT token_id AS h2_id FROM api_token_rotate(:'h1_id') \gset
+SELECT token_id AS h3_id FROM api_token_rotate(:'h2_id', '1 day') \gset
+SELECT count(*) AS events_before FROM api_token_events \gset
+DROP EXTENSION api_tokens;
+CREATE EXTENSION api_tokens;
+SELECT count(*) = :events_before AS events_kept FROM api_token_events;
+SELECT status FROM api_token_validate(:'h1');
+SELECT api_token_successor(:'h2_id') = :'h3_id' AS lineage_kept;
+\set VERBOSITY sqlstate
+SELECT * FROM api_token_rotate(:'h2_id');
+\set VERBOSITY terse
+DELETE FROM users WHERE id = '00000000-0000-0000-0000-00000000000b';
 
 -- Creating the table by hand: errors first.
 SELECT api_tokens_create_table('users');

@@ -63,16 +63,22 @@ DROP TABLE public.api_tokens;
 -- do not reach the table or the functions.
 -------------------------------------------------------------------------------
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO app_rw;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO app_rw;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO app_rw;
 ALTER DEFAULT PRIVILEGES GRANT ALL ON FUNCTIONS TO app_rw;
 CREATE EXTENSION api_tokens;
-SELECT privilege, has_table_privilege('app_rw', 'api_tokens', privilege) AS app_rw_has
+SELECT privilege, has_table_privilege('app_rw', 'api_tokens', privilege) AS app_rw_has,
+       has_table_privilege('app_rw', 'api_token_rotations', privilege) AS on_rotations,
+       has_table_privilege('app_rw', 'api_token_events', privilege) AS on_events
   FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES',
                     'TRIGGER']) AS privilege;
+SELECT privilege, has_sequence_privilege('app_rw', 'api_token_events_id_seq', privilege) AS app_rw_has
+  FROM unnest(ARRAY['USAGE', 'SELECT', 'UPDATE']) AS privilege;
 SELECT p.oid::regprocedure AS function, has_function_privilege('app_rw', p.oid, 'EXECUTE') AS app_rw_executes
   FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'api_token%'
  ORDER BY p.oid::regprocedure::text;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM app_rw;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON SEQUENCES FROM app_rw;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON FUNCTIONS FROM app_rw;
 ALTER DEFAULT PRIVILEGES REVOKE ALL ON FUNCTIONS FROM app_rw;
 

@@ -107,6 +107,18 @@ COMMIT;
 SELECT count(*) - :reused_events_before AS reused_events_written
   FROM api_token_events WHERE event = 'reused';
 
+-- attack_serializable_reuse_write: in a SERIALIZABLE transaction the reuse is
+-- not written into the caller's transaction (its writes would join the
+-- caller's serialization conflicts), as last-use bookkeeping is not; with
+-- the library preloaded the worker acts (test/scripts/shared_uses.sh).
+SET api_tokens.last_used_interval = 0;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT status FROM api_token_validate(:'first');
+COMMIT;
+SET api_tokens.last_used_interval = '1d';
+SELECT count(*) - :reused_events_before AS reused_events_written
+  FROM api_token_events WHERE event = 'reused';
+
 -- attack_reuse_flood: whoever holds a rotated-out token can present it at any
 -- rate; a reuse already reported within api_tokens.last_used_interval (here
 -- one day) is not reported again, so no request becomes a write of its own.
@@ -150,6 +162,22 @@ SELECT api_token_revoke_family(:'other') AS alone;
 SELECT api_token_revoke_family(NULL);
 \set VERBOSITY terse
 
+-- attack_long_lineage: a lineage longer than any walk limit (here 100,001
+-- rotations, written by hand) is revoked to its end: family revocation
+-- stops at nothing but the end of the lineage or a token already met.
+BEGIN;
+CREATE TEMP TABLE chain AS
+SELECT n, gen_random_uuid() AS id FROM generate_series(0, 100001) AS n;
+INSERT INTO api_tokens (id, user_id, name, token_hash, token_prefix, is_active)
+SELECT id, '00000000-0000-0000-0000-0000000000f1', 'chain ' || n, md5(id::text) || md5(n::text),
+       'chain', n = 100001
+  FROM chain;
+INSERT INTO api_token_rotations (predecessor_id, successor_id, rotated_at, grace_ends_at)
+SELECT a.id, b.id, now(), now() FROM chain a JOIN chain b ON b.n = a.n + 1;
+SELECT api_token_revoke_family((SELECT id FROM chain WHERE n = 0)) AS revoked_at_the_end;
+SELECT is_active AS last_still_active FROM api_tokens WHERE id = (SELECT id FROM chain WHERE n = 100001);
+ROLLBACK;
+
 -- A lineage written by hand into a cycle still ends.
 BEGIN;
 SELECT token_id AS c1 FROM api_token_create('00000000-0000-0000-0000-0000000000f1', 'c1') \gset
@@ -187,6 +215,35 @@ COMMIT;
 SELECT * FROM api_token_rotate(:'long2_id', '0', now() + interval '1 year');
 \set VERBOSITY terse
 RESET api_tokens.max_lifetime;
+-- A duration may be written as a time setting ('30d') or in words.
+SET api_tokens.max_lifetime = '365 days';
+BEGIN;
+SELECT token_id AS year_id
+  FROM api_token_create('00000000-0000-0000-0000-0000000000f1', 'a year at most') \gset
+SELECT expires_at = now() + interval '365 days' AS got_a_year FROM api_tokens WHERE id = :'year_id';
+COMMIT;
+\set VERBOSITY sqlstate
+SET api_tokens.max_lifetime = 'a year';
+SET api_tokens.max_lifetime = '-1d';
+\set VERBOSITY terse
+RESET api_tokens.max_lifetime;
+-- attack_invalid_max_lifetime: a value stored before the library was loaded
+-- (ALTER DATABASE cannot check it then) is only warned about when the
+-- library loads, and the setting keeps its default, no limit.  Tokens are
+-- then not issued at all, rather than issued without the policy.
+\c
+ALTER DATABASE :"DBNAME" SET api_tokens.max_lifetime = 'one year';
+\c
+SET client_min_messages = warning;
+\set VERBOSITY default
+SELECT token_id IS NOT NULL FROM api_token_create('00000000-0000-0000-0000-0000000000f1', 'no policy');
+\set VERBOSITY terse
+SELECT status FROM api_token_validate(:'third') AS validation_still_works;
+ALTER DATABASE :"DBNAME" RESET api_tokens.max_lifetime;
+\c
+SET api_tokens.last_used_interval = '1d';
+SELECT token_id IS NOT NULL AS created_again
+  FROM api_token_create('00000000-0000-0000-0000-0000000000f1', 'policy back');
 -- Only superusers may change it.
 CREATE ROLE lifetime_app;
 SET ROLE lifetime_app;

@@ -110,18 +110,51 @@ SELECT s.label, t.id IS NOT NULL AS kept
 SELECT s.label, e.detail->>'reason' AS reason
   FROM api_token_events e JOIN subjects s ON s.id = e.token_id
  WHERE e.event = 'purged' ORDER BY s.label;
--- The purged rotation is forgotten; the successor lives on.
+-- The successor lives on, and so does the rotation (until both are gone).
 SELECT count(*) AS rotations_left FROM api_token_rotations
  WHERE predecessor_id = (SELECT id FROM subjects WHERE label = 'rotated out long ago');
 -- A shorter horizon takes what died lately too; never an active token.
 SELECT api_tokens_purge('0') > 0 AS purged_now;
 SELECT s.label FROM subjects s JOIN api_tokens t ON t.id = s.id ORDER BY s.label;
 SELECT api_tokens_purge('0') AS nothing_left;
+-- Both tokens of the rotation purged: the rotation goes with the second.
+SELECT api_token_revoke(id) AS successor_revoked FROM subjects WHERE label = 'successor';
+SELECT api_tokens_purge('0') AS successor_purged;
+SELECT count(*) AS rotations_left FROM api_token_rotations
+ WHERE predecessor_id = (SELECT id FROM subjects WHERE label = 'rotated out long ago');
 \set VERBOSITY sqlstate
 SELECT api_tokens_purge(NULL);
 SELECT api_tokens_purge('-1 second');
 \set VERBOSITY terse
 DROP TABLE subjects;
+
+-------------------------------------------------------------------------------
+-- attack_purge_live_lineage: a token rotated with a long grace period whose
+-- successor died (revoked, 40 days ago) and is purged.  The rotation stays:
+-- the old token, still in its grace period, cannot be rotated a second time
+-- (a fork), family revocation still reaches past the purged successor, and
+-- once its grace is over the old token says rotated, and its reuse is seen.
+-------------------------------------------------------------------------------
+SELECT token_id AS q_id, token AS q
+  FROM api_token_create('00000000-0000-0000-0000-0000000000e8', 'long grace') \gset
+SELECT token_id AS p_id FROM api_token_rotate(:'q_id', '90 days') \gset
+SELECT token_id AS s_id FROM api_token_rotate(:'p_id', '90 days') \gset
+SELECT api_token_revoke(:'p_id') AS successor_revoked;
+UPDATE api_token_events SET at = now() - interval '40 days'
+ WHERE token_id = :'p_id' AND event IN ('revoked', 'created', 'rotated');
+SELECT api_tokens_purge('30 days') >= 1 AS purged;
+SELECT count(*) AS successor_left FROM api_tokens WHERE id = :'p_id';
+SELECT api_token_successor(:'q_id') = :'p_id' AS still_rotated_out;
+\set VERBOSITY sqlstate
+SELECT * FROM api_token_rotate(:'q_id');
+\set VERBOSITY terse
+SELECT status FROM api_token_validate(:'q') AS during_grace;
+SELECT api_token_revoke_family(:'q_id') AS revoked_family;
+SELECT id = :'q_id' AS is_q, is_active FROM api_tokens WHERE id IN (:'q_id', :'s_id') ORDER BY 1;
+BEGIN;
+UPDATE api_tokens SET expires_at = now() - interval '1 day', is_active = true WHERE id = :'q_id';
+SELECT status FROM api_token_validate(:'q') AS after_grace;
+ROLLBACK;
 
 -------------------------------------------------------------------------------
 -- The events table keeps its index on (token_id, at): reuses are throttled by

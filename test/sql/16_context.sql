@@ -157,12 +157,31 @@ BEGIN READ ONLY;
 SELECT set_config('request.headers', json_build_object('x-api-key', repeat('x', 100000))::text, true) IS NOT NULL AS set;
 SELECT api_tokens_pre_request();
 ROLLBACK;
-\set VERBOSITY sqlstate
+-- Headers that cannot be read may hide a token: refused the same way.
 BEGIN READ ONLY;
 SELECT set_config('request.headers', 'not json', true) IS NOT NULL AS set;
 SELECT api_tokens_pre_request();
 ROLLBACK;
+BEGIN READ ONLY;
+SELECT set_config('request.headers', '{"x-api-key": "a", "x-api-key": "b"}', true) IS NOT NULL AS set;
+SELECT api_tokens_pre_request();
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT set_config('request.headers', '{"x-api-key": ["pat_x"]}', true) IS NOT NULL AS set;
+SELECT api_tokens_pre_request();
+ROLLBACK;
 \set VERBOSITY terse
+
+-- attack_pre_request_keeps_context: a request without a token, in a
+-- transaction that authenticated before, is anonymous: the earlier token's
+-- user does not carry over.
+BEGIN READ ONLY;
+SELECT set_config('request.headers', json_build_object('x-api-key', :'alice')::text, true) IS NOT NULL AS set;
+SELECT api_tokens_pre_request();
+SELECT set_config('request.headers', '{"accept": "*/*"}', true) IS NOT NULL AS set;
+SELECT api_tokens_pre_request();
+SELECT api_token_current_user() AS after_anonymous_request, count(*) AS visible FROM notes;
+COMMIT;
 RESET ROLE;
 
 -- Role without the grants: no context functions.
@@ -181,3 +200,36 @@ REVOKE ALL ON FUNCTION api_token_authenticate(text, text[]), api_token_current_u
        api_tokens_pre_request() FROM web_user;
 DROP ROLE web_user;
 RESET api_tokens.last_used_interval;
+
+-------------------------------------------------------------------------------
+-- attack_unicode_escape_in_header: PostgREST writes header values as JSON,
+-- with \u escapes for characters beyond ASCII.  In a database whose encoding
+-- lacks such a character, the server's JSON parser fails (22P05) whatever
+-- header holds it.  The pre-request reads only the two headers it needs: a
+-- header it does not read cannot fail the request, and one that would hold
+-- the token is refused with PT401, like any token that is not valid.
+-------------------------------------------------------------------------------
+CREATE DATABASE context_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+\c context_latin1
+SET client_min_messages = warning;
+CREATE TABLE users (id uuid PRIMARY KEY);
+CREATE EXTENSION api_tokens;
+INSERT INTO users VALUES ('00000000-0000-0000-0000-00000000c0de');
+SELECT token AS latin1_token FROM api_token_create('00000000-0000-0000-0000-00000000c0de', 'latin1') \gset
+BEGIN READ ONLY;
+SELECT set_config('request.headers', '{"user-agent": "caf\u00e9 \u4e2d\u6587", "x-api-key": "' || :'latin1_token' || '"}', true) IS NOT NULL AS set;
+SELECT api_tokens_pre_request();
+SELECT api_token_current_user() AS authenticated_despite_other_header;
+COMMIT;
+\set VERBOSITY default
+BEGIN READ ONLY;
+SELECT set_config('request.headers', '{"x-api-key": "pat_\u4e2d\u6587"}', true) IS NOT NULL AS set;
+SELECT api_tokens_pre_request();
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT set_config('request.headers', '{"authorization": "Bearer \u4e2d"}', true) IS NOT NULL AS set;
+SELECT api_tokens_pre_request();
+ROLLBACK;
+\set VERBOSITY terse
+\c contrib_regression
+DROP DATABASE context_latin1;

@@ -7,6 +7,7 @@
 
 -- Not preloaded: nothing in shared memory, and no worker.
 SELECT preloaded, pending, capacity, recorded, last_flush, last_error FROM api_tokens_last_use_state();
+SELECT count(*) AS databases_tracked FROM api_tokens_last_use_databases();
 SELECT count(*) AS workers FROM pg_stat_activity WHERE backend_type LIKE 'api_tokens%';
 SELECT current_setting('api_tokens.flush_interval') AS flush_interval;
 SELECT current_setting('api_tokens.max_tracked_tokens', true) AS max_tracked_tokens_unset;
@@ -39,14 +40,36 @@ SELECT id = :'used_id' AS is_used, last_used_at IS NULL AS never,
 SELECT api_tokens_record_uses(ARRAY[gen_random_uuid(), NULL]::uuid[], ARRAY[now(), now()]) AS recorded;
 SELECT api_tokens_record_uses('{}', '{}') AS recorded;
 
+-- attack_record_uses_read_only: without the library preloaded the uses are
+-- written in the caller's transaction, which must be able to write: a READ
+-- ONLY transaction is refused (25006), and nothing is written.
+BEGIN READ ONLY;
+\set VERBOSITY sqlstate
+SELECT api_tokens_record_uses(ARRAY[:'other_id']::uuid[], ARRAY[now()]);
+\set VERBOSITY terse
+ROLLBACK;
+SELECT last_used_at IS NULL AS not_written FROM api_tokens WHERE id = :'other_id';
+
 -- Bad input: clear errors.
 SELECT api_tokens_record_uses(NULL, ARRAY[now()]);
 SELECT api_tokens_record_uses(ARRAY[:'used_id']::uuid[], ARRAY[now(), now()]);
 
--- Neither function is for PUBLIC; monitoring roles read the state.
+-- None of the functions is for PUBLIC; monitoring roles read the state.
 SELECT p.oid::regprocedure AS function,
        has_function_privilege('public', p.oid, 'EXECUTE') AS public_can,
        has_function_privilege('pg_read_all_stats', p.oid, 'EXECUTE') AS read_all_stats_can
   FROM pg_proc p
- WHERE p.proname IN ('api_tokens_record_uses', 'api_tokens_last_use_state')
+ WHERE p.proname IN ('api_tokens_record_uses', 'api_tokens_last_use_state',
+                     'api_tokens_last_use_databases')
  ORDER BY p.oid::regprocedure::text;
+
+-- attack_password_in_forward_conninfo: a setting may be read by members of
+-- pg_read_all_settings, so a connection string with a password is refused,
+-- and the error does not repeat it.
+\set VERBOSITY default
+ALTER SYSTEM SET api_tokens.forward_conninfo = 'host=primary user=forwarder password=s3cret';
+ALTER SYSTEM SET api_tokens.forward_conninfo = 'host=primary user=forwarder password=';
+ALTER SYSTEM SET api_tokens.forward_conninfo = 'host=primary user';
+\set VERBOSITY terse
+ALTER SYSTEM SET api_tokens.forward_conninfo = 'host=primary user=forwarder passfile=/etc/forwarder.pgpass';
+ALTER SYSTEM RESET api_tokens.forward_conninfo;
