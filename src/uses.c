@@ -325,7 +325,7 @@ error:
 	unlink(USES_FILE ".tmp");
 }
 
-/* Adds a token read from the file; its use time is no later than now. */
+/* Adds a token read from the file; its use time no later than now. */
 static void
 load_token(const SavedToken *saved, TimestampTz now)
 {
@@ -333,10 +333,11 @@ load_token(const SavedToken *saved, TimestampTz now)
 	TokenEntry *entry;
 	TimestampTz used_at = saved->used_at;
 
-	if (TIMESTAMP_NOT_FINITE(used_at) || used_at < 0)
-		used_at = 0;
-	else if (used_at > now)
+	/* Later than now (the end of time included) is now; before time began, nothing. */
+	if (used_at > now)
 		used_at = now;
+	else if (TIMESTAMP_IS_NOBEGIN(used_at))
+		used_at = 0;
 	if (used_at == 0 && !saved->reused)
 		return;
 	entry = token_entry(&saved->key, &db);
