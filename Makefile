@@ -30,7 +30,7 @@ REGRESS_OPTS = --inputdir=test
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test --outputdir=.
 
-EXTRA_CLEAN = test/unit/token_format_test test/fuzz/token_fuzzer
+EXTRA_CLEAN = test/unit/token_format_test test/unit/json_member_test test/fuzz/token_fuzzer
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -46,6 +46,10 @@ PURE_SRCS = $(PURE_OBJS:.o=.c)
 test/unit/token_format_test: test/unit/token_format_test.c $(PURE_SRCS) src/*.h
 	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc -o $@ test/unit/token_format_test.c $(PURE_SRCS) -lz
 
+test/unit/json_member_test: test/unit/json_member_test.c src/json_member.c src/json_member.h
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc -o $@ test/unit/json_member_test.c src/json_member.c
+
 .PHONY: unittest
-unittest: test/unit/token_format_test
+unittest: test/unit/token_format_test test/unit/json_member_test
 	test/unit/token_format_test
+	test/unit/json_member_test

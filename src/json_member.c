@@ -267,8 +267,9 @@ skip_value(Scanner *s, int depth)
 	}
 }
 
-JsonMemberResult
-json_member(const char *json, size_t len, const char *name, char *out, size_t *out_len)
+/* The scan itself; json_member makes sure *out_len is 0 unless a value was found. */
+static JsonMemberResult
+scan(const char *json, size_t len, const char *name, char *out, size_t *out_len)
 {
 	Scanner s = {(const unsigned char *) json, (const unsigned char *) json + len};
 	JsonMemberResult result = JSON_MEMBER_ABSENT;
@@ -325,6 +326,14 @@ json_member(const char *json, size_t len, const char *name, char *out, size_t *o
 	skip_space(&s);
 	if (s.p != s.end)
 		return JSON_MEMBER_UNREADABLE; /* something after the object */
+	return result;
+}
+
+JsonMemberResult
+json_member(const char *json, size_t len, const char *name, char *out, size_t *out_len)
+{
+	JsonMemberResult result = scan(json, len, name, out, out_len);
+
 	if (result != JSON_MEMBER_ASCII)
 		*out_len = 0;
 	return result;
