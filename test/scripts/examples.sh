@@ -63,7 +63,7 @@ extversion() { $psql -d fastapi_example -At -c "SELECT extversion FROM pg_extens
 # as that role (through asyncpg: the token is a bound parameter, so never in
 # the server log).
 app_can() {
-	$psql -d fastapi_example -At -c "SELECT has_function_privilege('tokens_app', '$1', 'EXECUTE')"
+	$psql -d fastapi_example -At -c "SELECT has_function_privilege('tokens_app', 'api_tokens.$1', 'EXECUTE')"
 }
 validated_as_app() {
 	$python - "$1" <<-EOF
@@ -72,7 +72,8 @@ validated_as_app() {
 	    conn = await asyncpg.connect(host=os.environ["PGHOST"], port=os.environ["PGPORT"],
 	                                 user="postgres", database="fastapi_example")
 	    await conn.execute("SET ROLE tokens_app")
-	    print(await conn.fetchval("SELECT status FROM api_token_validate(\$1)", sys.argv[1]))
+	    print(await conn.fetchval("SELECT status FROM api_tokens.api_token_validate(\$1::text, NULL::text[])",
+	                              sys.argv[1]))
 	    await conn.close()
 	asyncio.run(main())
 	EOF
@@ -103,9 +104,10 @@ migration_token=""
 	$python -m alembic upgrade head
 	$python -m alembic downgrade base
 	left=$($psql -d fastapi_example -At -c "SELECT string_agg(relname, ' ') FROM pg_class
-		WHERE relnamespace = 'public'::regnamespace AND relname NOT LIKE 'alembic_version%'")
-	[ -z "$left" ] || { echo "FAIL: downgrade left: $left" >&2; exit 1; }
-	echo "ok: downgrade to base removed every table and index, the extension's own included"
+		WHERE relnamespace = 'public'::regnamespace AND relname NOT LIKE 'alembic_version%'
+		UNION ALL SELECT string_agg(nspname, ' ') FROM pg_namespace WHERE nspname = 'api_tokens'")
+	[ -z "$(echo $left)" ] || { echo "FAIL: downgrade left: $left" >&2; exit 1; }
+	echo "ok: downgrade to base removed every table and index, the extension's own included, and its schema"
 	$python -m alembic upgrade head
 )
 # The login role the API runs as: a member of the role the migrations grant
@@ -229,7 +231,7 @@ for line in open(sys.argv[1]):
     if line.strip():
         print(hashlib.sha256(line.strip().encode()).hexdigest())
 EOF
-grep -q 'api_token_validate(\$1, \$2)' "$server_log" ||
+grep -qF 'api_tokens.api_token_validate(CAST($1 AS text), CAST($2 AS text[]))' "$server_log" ||
 	{ echo "FAIL: the server log has no statement of the application" >&2; exit 1; }
 grep -q 'GET /settings/tokens' "$out/uvicorn.log" && grep -q 'sqlalchemy.engine' "$out/uvicorn.log" ||
 	{ echo "FAIL: the application's log is missing requests or SQL" >&2; exit 1; }

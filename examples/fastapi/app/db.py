@@ -20,6 +20,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.requests import HTTPConnection
 
+from .models import APP_SCHEMA
+
 # What pg_stat_activity shows for the application's connections.
 APPLICATION_NAME = "api_tokens_example"
 
@@ -51,12 +53,20 @@ def create_engine_from_env() -> AsyncEngine:
     return create_async_engine(
         url,
         future=True,
+        # The models' tables of the default schema (schema=None) are
+        # qualified as public; those of the extension are api_tokens.* already.
+        execution_options={"schema_translate_map": {None: APP_SCHEMA}},
         # Error messages and INFO logs show "[SQL parameters hidden ...]"
         # instead of the parameters, which include tokens.
         hide_parameters=True,
         pool_pre_ping=True,
         connect_args={"server_settings": {
             "application_name": APPLICATION_NAME,
+            # No schema is searched but pg_catalog (and pg_temp, last): every
+            # table and function of the application and of the extension is
+            # named with its schema, so that nothing can be planted in a
+            # schema on the path to be called in its place.
+            "search_path": "pg_catalog, pg_temp",
             # Defence in depth: no request holds a transaction open, but if a
             # bug ever did, the server would end it.
             "idle_in_transaction_session_timeout": "30s",

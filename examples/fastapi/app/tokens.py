@@ -78,7 +78,7 @@ SECRET_SCANNING_ACTOR = "secret-scanning"
 # SET LOCAL api_tokens.actor, with the value bound as a parameter (SET
 # takes none): until the end of the transaction, every event the extension
 # records names the actor, beside the database role (db_user).
-SET_ACTOR = text("SELECT set_config('api_tokens.actor', :actor, true)")
+SET_ACTOR = text("SELECT set_config('api_tokens.actor', CAST(:actor AS text), true)")
 
 
 async def act_as(conn: AsyncConnection, actor: str) -> None:
@@ -220,15 +220,15 @@ async def search(conn: AsyncConnection, prefix: Optional[str], email: Optional[s
 # --------------------------------------------------------------- issuing
 
 CREATE = text(
-    "SELECT token_id, token, now() + make_interval(secs => :ttl) AS expires_at"
-    "  FROM api_token_create(:user_id, :name, CAST(:scopes AS text[]),"
-    "                        now() + make_interval(secs => :ttl))"
+    "SELECT token_id, token, now() + make_interval(secs => CAST(:ttl AS double precision)) AS expires_at"
+    "  FROM api_tokens.api_token_create(CAST(:user_id AS uuid), CAST(:name AS text), CAST(:scopes AS text[]),"
+    "                                   now() + make_interval(secs => CAST(:ttl AS double precision)))"
 ).columns(token_id=UUID_TYPE)
 
 # Seconds the calling token has left; NULL if it never expires.
 REMAINING = text(
     "SELECT extract(epoch FROM expires_at) - extract(epoch FROM now()) AS remaining"
-    "  FROM api_tokens WHERE id = :id")
+    "  FROM api_tokens.api_tokens WHERE id = CAST(:id AS uuid)")
 
 
 def _forbidden(detail: str) -> HTTPException:
@@ -282,19 +282,22 @@ ROTATION_CHECK = text(
     "       (c.expires_at IS NULL OR (t.expires_at IS NOT NULL AND t.expires_at <= c.expires_at))"
     "           AS within_lifetime,"
     "       extract(epoch FROM t.expires_at) - extract(epoch FROM now()) AS remaining,"
-    "       api_token_successor(t.id) AS successor_id"
-    "  FROM api_tokens t LEFT JOIN api_tokens c ON c.id = :caller_token_id"
-    " WHERE t.id = :token_id"
+    "       api_tokens.api_token_successor(t.id) AS successor_id"
+    "  FROM api_tokens.api_tokens t LEFT JOIN api_tokens.api_tokens c ON c.id = CAST(:caller_token_id AS uuid)"
+    " WHERE t.id = CAST(:token_id AS uuid)"
 ).columns(user_id=UUID_TYPE, successor_id=UUID_TYPE)
 
 # The one call of api_token_rotate.  A NULL ttl makes a NULL expires_at:
 # the successor keeps the old token's expiry.
 ROTATE = text(
-    "SELECT token_id, token FROM api_token_rotate(:token_id, make_interval(secs => :grace),"
-    "                                             now() + make_interval(secs => :ttl))"
+    "SELECT token_id, token"
+    "  FROM api_tokens.api_token_rotate(CAST(:token_id AS uuid),"
+    "                                   make_interval(secs => CAST(:grace AS double precision)),"
+    "                                   now() + make_interval(secs => CAST(:ttl AS double precision)))"
 ).columns(token_id=UUID_TYPE)
 
-SUCCESSOR = text("SELECT api_token_successor(:id) AS successor_id").columns(successor_id=UUID_TYPE)
+SUCCESSOR = text("SELECT api_tokens.api_token_successor(CAST(:id AS uuid)) AS successor_id") \
+    .columns(successor_id=UUID_TYPE)
 
 # For the page that shows the successor: its expiry, and when the old token
 # stops (now, or at the end of the grace period, never after its expiry).
@@ -303,7 +306,8 @@ AFTER_ROTATION = text(
     "            THEN least(t.expires_at, timestamptz '9999-12-31 00:00:00+00') END AS expires_at,"
     "       CASE WHEN o.is_active THEN least(o.expires_at, timestamptz '9999-12-31 00:00:00+00')"
     "            ELSE now() END AS old_stops_at"
-    "  FROM api_tokens t, api_tokens o WHERE t.id = :new_id AND o.id = :old_id")
+    "  FROM api_tokens.api_tokens t, api_tokens.api_tokens o"
+    " WHERE t.id = CAST(:new_id AS uuid) AND o.id = CAST(:old_id AS uuid)")
 
 
 async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_seconds: int,
@@ -356,11 +360,11 @@ async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_se
 
 # ------------------------------------------------------------ revocation
 
-OWNER = text("SELECT user_id FROM api_tokens WHERE id = :id").columns(user_id=UUID_TYPE)
-REVOKE = text("SELECT api_token_revoke(:token_id)")
-REVOKE_USER = text("SELECT api_token_revoke_user(:user_id)")
-REVOKE_LEAKED = text("SELECT api_token_revoke_leaked(CAST(:tokens AS text[]))")
-REVOKE_FAMILY = text("SELECT api_token_revoke_family(:token_id)")
+OWNER = text("SELECT user_id FROM api_tokens.api_tokens WHERE id = CAST(:id AS uuid)").columns(user_id=UUID_TYPE)
+REVOKE = text("SELECT api_tokens.api_token_revoke(CAST(:token_id AS uuid))")
+REVOKE_USER = text("SELECT api_tokens.api_token_revoke_user(CAST(:user_id AS uuid))")
+REVOKE_LEAKED = text("SELECT api_tokens.api_token_revoke_leaked(CAST(:tokens AS text[]))")
+REVOKE_FAMILY = text("SELECT api_tokens.api_token_revoke_family(CAST(:token_id AS uuid))")
 # After api_token_revoke_leaked in the same transaction, every known token
 # is inactive; and the transaction is made read-only first (READ_ONLY), so
 # that validating them is a lookup, not a use: api_token_validate records
@@ -371,7 +375,7 @@ REVOKE_FAMILY = text("SELECT api_token_revoke_family(:token_id)")
 READ_ONLY = text("SET TRANSACTION READ ONLY")
 LEAKED_STATUSES = text(
     "SELECT v.status FROM unnest(CAST(:tokens AS text[])) WITH ORDINALITY AS u(token, n)"
-    " CROSS JOIN LATERAL api_token_validate(u.token) AS v ORDER BY u.n")
+    " CROSS JOIN LATERAL api_tokens.api_token_validate(u.token, CAST(NULL AS text[])) AS v ORDER BY u.n")
 
 
 async def revoke_own(conn: AsyncConnection, who: Authority, token_id: UUID) -> bool:

@@ -87,8 +87,8 @@ class PageError(Exception):
         self.message = message
 
 
-USER = text("SELECT id, email, is_admin FROM users WHERE id = :id")
-LOGIN = text("SELECT id, password_hash FROM users WHERE email = :email")
+USER = text("SELECT id, email, is_admin FROM public.users WHERE id = CAST(:id AS uuid)")
+LOGIN = text("SELECT id, password_hash FROM public.users WHERE email = CAST(:email AS text)")
 
 
 async def current_user(request: Request) -> Optional[WebUser]:

@@ -123,5 +123,7 @@ def status_of(run, engine, token: str) -> str:
     """api_token_validate's verdict, through the application role."""
     async def validate():
         async with engine.begin() as conn:
-            return (await conn.execute(text("SELECT status FROM api_token_validate(:t)"), {"t": token})).scalar_one()
+            return (await conn.execute(text(
+                "SELECT status FROM api_tokens.api_token_validate(CAST(:t AS text), CAST(NULL AS text[]))"),
+                {"t": token})).scalar_one()
     return run(validate)

@@ -100,7 +100,7 @@ def row_of(page, prefix):
 
 def expiry_of(admin, token_id):
     with admin.begin() as conn:
-        return conn.execute(text("SELECT expires_at FROM api_tokens WHERE id = :id"), {"id": token_id}).scalar_one()
+        return conn.execute(text("SELECT expires_at FROM api_tokens.api_tokens WHERE id = :id"), {"id": token_id}).scalar_one()
 
 
 @pytest.mark.parametrize("grace, old_status, listed", [
@@ -414,7 +414,7 @@ def test_events_record_who_acted_on_the_pages(browser, new_web_user, admin):
 
     with admin.begin() as conn:
         events = conn.execute(text(
-            "SELECT event, token_id::text, actor FROM api_token_events WHERE user_id = :user ORDER BY id"),
+            "SELECT event, token_id::text, actor FROM api_tokens.api_token_events WHERE user_id = :user ORDER BY id"),
             {"user": user.id}).all()
     me, boss_actor = f"user:{user.id}", f"admin:{boss.id}"
     assert [tuple(e) for e in events] == [
