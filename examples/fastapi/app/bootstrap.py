@@ -24,6 +24,8 @@ DEFAULT_SCOPES = ["tokens:read", "tokens:write"]
 
 
 def ensure_user(conn: Connection, email: str) -> UUID:
+    """Emails are kept in lower case: logins ignore case."""
+    email = email.strip().lower()
     user_id = conn.execute(
         text("INSERT INTO public.users (email) VALUES (:email) "
              "ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING id"),
@@ -34,7 +36,8 @@ def ensure_user(conn: Connection, email: str) -> UUID:
 
 def set_login(conn: Connection, email: str, password: Optional[str], is_admin: Optional[bool]) -> UUID:
     """Creates the user if missing; sets the password and the admin flag
-    (None: leaves it as it is)."""
+    (None: leaves it as it is).  A new password ends the user's sessions
+    (a trigger of migration 0004)."""
     user_id = ensure_user(conn, email)
     conn.execute(text("UPDATE public.users SET is_admin = coalesce(:admin, is_admin),"
                       " password_hash = coalesce(:hash, password_hash) WHERE id = :id"),

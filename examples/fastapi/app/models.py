@@ -20,6 +20,7 @@ them out (include_name).
 """
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -43,6 +44,8 @@ class User(Base):
     __table_args__ = (
         PrimaryKeyConstraint("id", name="users_pkey"),
         UniqueConstraint("email", name="users_email_key"),
+        # Kept in lower case (migration 0004): logins ignore case.
+        CheckConstraint("email = lower(email)", name="users_email_lowercase"),
     )
 
     id = Column(UUID(as_uuid=True), server_default=text("gen_random_uuid()"))
@@ -55,6 +58,37 @@ class User(Base):
     # The database deletes a user's tokens (ON DELETE CASCADE): the ORM must
     # not try to null their user_id first.
     tokens = relationship("ApiToken", back_populates="user", passive_deletes=True)
+
+
+class WebSession(Base):
+    """A login session of the pages (app/sessions.py).  Deleting the row
+    ends it: logout, an administrator, a password change (a trigger of
+    migration 0004)."""
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="web_sessions_pkey"),
+        Index("ix_web_sessions_user_id", "user_id"),
+    )
+
+    id = Column(Text)  # SHA-256 of the cookie's value, in hex
+    user_id = Column(UUID(as_uuid=True), ForeignKey("users.id", name="fk_web_sessions_user_id", ondelete="CASCADE"),
+                     nullable=False)
+    csrf_token = Column(Text, nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
+    last_seen_at = Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
+    notice = Column(Text)  # one line for the next page, never a token
+
+
+class WebFormSubmission(Base):
+    """A form that makes a token, once submitted (app/sessions.py): sending
+    it again (a reload, a double click) makes nothing."""
+    __tablename__ = "web_form_submissions"
+    __table_args__ = (PrimaryKeyConstraint("session_id", "nonce", name="web_form_submissions_pkey"),)
+
+    session_id = Column(Text, ForeignKey("web_sessions.id", name="fk_web_form_submissions_session_id",
+                                         ondelete="CASCADE"))
+    nonce = Column(Text)
+    submitted_at = Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
 
 
 # The schema migration 0001 installs the extension in.
