@@ -30,6 +30,7 @@ from uuid import UUID
 from fastapi import HTTPException, status
 from sqlalchemy import and_, case, func, literal_column, not_, null, or_, select, text
 from sqlalchemy.engine import Row
+from sqlalchemy.orm import aliased
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
@@ -181,6 +182,12 @@ STATE = case(
 IN_GRACE = and_(_ROTATED_OUT, ApiToken.is_active, ApiToken.expires_at > func.now())
 
 
+# The tokens a token replaced and was replaced by, for their prefixes: after
+# a rotation both have the same name.
+_PREDECESSOR = aliased(ApiToken, name="predecessor")
+_SUCCESSOR = aliased(ApiToken, name="successor")
+
+
 def _listing(*extra) -> Select:
     # Named columns: the application role may not read token_hash at all.
     return select(
@@ -190,9 +197,13 @@ def _listing(*extra) -> Select:
         _shown(ApiToken.created_at).label("created_at"), STATE.label("status"),
         _OUT.c.successor_id, _shown(_OUT.c.grace_ends_at).label("grace_ends_at"),
         func.coalesce(IN_GRACE, False).label("in_grace"),
-        or_(_ROTATED_OUT, _IN.c.predecessor_id.is_not(None)).label("in_lineage"), *extra,
+        or_(_ROTATED_OUT, _IN.c.predecessor_id.is_not(None)).label("in_lineage"),
+        _PREDECESSOR.token_prefix.label("predecessor_prefix"), _SUCCESSOR.token_prefix.label("successor_prefix"),
+        *extra,
     ).select_from(ApiToken).outerjoin(_OUT, _OUT.c.predecessor_id == ApiToken.id) \
-        .outerjoin(_IN, _IN.c.successor_id == ApiToken.id)
+        .outerjoin(_IN, _IN.c.successor_id == ApiToken.id) \
+        .outerjoin(_PREDECESSOR, _PREDECESSOR.id == _IN.c.predecessor_id) \
+        .outerjoin(_SUCCESSOR, _SUCCESSOR.id == _OUT.c.successor_id)
 
 
 async def list_for_user(conn: AsyncConnection, user_id: UUID) -> List[Row]:
@@ -201,20 +212,21 @@ async def list_for_user(conn: AsyncConnection, user_id: UUID) -> List[Row]:
     return list(rows)
 
 
-def search_query(prefix: Optional[str], email: Optional[str], limit: int = 100) -> Select:
-    """All users' tokens for the admin page.  The prefix is matched exactly,
-    with the ix_api_tokens_token_prefix index."""
+def search_query(prefix: Optional[str], email: Optional[str], limit: int = 50, offset: int = 0) -> Select:
+    """All users' tokens for the admin page, a page at a time.  The prefix
+    is matched exactly, with the ix_api_tokens_token_prefix index."""
     query = _listing(User.email.label("email")).join(User, User.id == ApiToken.user_id)
     if prefix:
         query = query.where(ApiToken.token_prefix == prefix)
     if email:
         pattern = email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(User.email.ilike(f"%{pattern}%", escape="\\"))
-    return query.order_by(ApiToken.created_at.desc(), ApiToken.id).limit(limit)
+    return query.order_by(ApiToken.created_at.desc(), ApiToken.id).limit(limit).offset(offset)
 
 
-async def search(conn: AsyncConnection, prefix: Optional[str], email: Optional[str]) -> List[Row]:
-    return list(await conn.execute(search_query(prefix, email)))
+async def search(conn: AsyncConnection, prefix: Optional[str], email: Optional[str], limit: int,
+                 offset: int) -> List[Row]:
+    return list(await conn.execute(search_query(prefix, email, limit, offset)))
 
 
 # --------------------------------------------------------------- issuing
@@ -272,9 +284,9 @@ async def create(conn: AsyncConnection, who: Authority, name: str, scopes: Seque
 
 # -------------------------------------------------------------- rotation
 
-# Owner, whether the token to rotate stays within the caller's scopes and
-# lifetime (its successor gets its scopes, and its expiry unless given
-# one), and its successor if it was already rotated.
+# Owner, whether the token to rotate or revoke stays within the caller's
+# scopes and lifetime (a successor gets its scopes, and its expiry unless
+# given one), and its successor if it was already rotated.
 ROTATION_CHECK = text(
     "SELECT t.user_id,"
     "       coalesce(CAST(t.scopes AS text[]), '{}') <@ CAST(:caller_scopes AS text[]) AS within_scopes,"
@@ -310,13 +322,12 @@ AFTER_ROTATION = text(
     " WHERE t.id = CAST(:new_id AS uuid) AND o.id = CAST(:old_id AS uuid)")
 
 
-async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_seconds: int,
-                 expires_in_seconds: Optional[int] = None) -> Rotated:
-    """expires_in_seconds: the successor's lifetime, checked as create()
-    checks a new token's; None keeps the old token's expiry.  Answers, in
-    this order: 404 (not the caller's), 401, 403 (scopes, lifetime), 422
-    (a new token expiring before the old one stops), and 409
-    AlreadyRotated, which names the successor: the caller owns it."""
+async def _target(conn: AsyncConnection, who: Authority, token_id: UUID, verb: str, check_lifetime: bool) -> Row:
+    """The token a caller means to rotate or revoke, if the caller may:
+    404 if it is not the caller's; for a bearer token, 401 if that token is
+    gone, and 403 if the target has a scope the calling token lacks or, with
+    check_lifetime, outlives it.  Rotation and revocation follow the same
+    rule: a narrow or short-lived token may act on no broader token."""
     check = (await conn.execute(ROTATION_CHECK, {
         "token_id": token_id, "caller_token_id": who.token_id,
         "caller_scopes": sorted(who.scopes) if who.scopes is not None else None,
@@ -328,10 +339,30 @@ async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_se
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or missing token",
                                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         if not check.within_scopes:
-            raise _forbidden("cannot rotate a token that has scopes the calling token lacks")
-        if expires_in_seconds is None and not check.within_lifetime:
-            raise _forbidden("cannot rotate a token that outlives the calling token")
-    ttl = None if expires_in_seconds is None else await _lifetime(conn, who, expires_in_seconds)
+            raise _forbidden(f"cannot {verb} a token that has scopes the calling token lacks")
+        if check_lifetime and not check.within_lifetime:
+            raise _forbidden(f"cannot {verb} a token that outlives the calling token")
+    return check
+
+
+async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_seconds: int,
+                 expires_in_seconds: Optional[int] = None) -> Rotated:
+    """expires_in_seconds: the successor's lifetime, checked as create()
+    checks a new token's; None keeps the old token's expiry (at most the
+    longest lifetime a new token may have).  Answers, in
+    this order: 404 (not the caller's), 401, 403 (scopes, lifetime), 422
+    (a new token expiring before the old one stops), and 409
+    AlreadyRotated, which names the successor: the caller owns it."""
+    check = await _target(conn, who, token_id, "rotate", check_lifetime=expires_in_seconds is None)
+    if expires_in_seconds is not None:
+        ttl: Optional[int] = await _lifetime(conn, who, expires_in_seconds)
+    else:
+        # The old token's expiry, unless it never expires or is further away
+        # than a new token may live: then the longest a new token may live.
+        # Every token made through the API or the pages expires, successors
+        # of bootstrap tokens included.
+        allowed = await _lifetime(conn, who, None)
+        ttl = None if check.remaining is not None and check.remaining <= allowed else allowed
     # The extension would let the new token expire before the old one stops
     # (at the end of the grace period, or at its own expiry if sooner).
     old_stops_in = grace_seconds if check.remaining is None else min(grace_seconds, check.remaining)
@@ -360,7 +391,6 @@ async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_se
 
 # ------------------------------------------------------------ revocation
 
-OWNER = text("SELECT user_id FROM api_tokens.api_tokens WHERE id = CAST(:id AS uuid)").columns(user_id=UUID_TYPE)
 REVOKE = text("SELECT api_tokens.api_token_revoke(CAST(:token_id AS uuid))")
 REVOKE_USER = text("SELECT api_tokens.api_token_revoke_user(CAST(:user_id AS uuid))")
 REVOKE_LEAKED = text("SELECT api_tokens.api_token_revoke_leaked(CAST(:tokens AS text[]))")
@@ -380,11 +410,11 @@ LEAKED_STATUSES = text(
 
 async def revoke_own(conn: AsyncConnection, who: Authority, token_id: UUID) -> bool:
     """404 unless the token belongs to the caller: api_token_revoke acts on
-    any token id it is given.  A token never changes owner, so checking
-    first and acting next is safe.  True if the token was active."""
-    owner = (await conn.execute(OWNER, {"id": token_id})).scalar_one_or_none()
-    if owner != who.user_id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    any token id it is given.  A bearer token may revoke only tokens within
+    its scopes and lifetime (itself included), as for rotation (_target).
+    A token never changes owner, so checking first and acting next is safe.
+    True if the token was active."""
+    await _target(conn, who, token_id, "revoke", check_lifetime=True)
     await act_as(conn, who.actor)
     return (await conn.execute(REVOKE, {"token_id": token_id})).scalar_one()
 
@@ -409,13 +439,20 @@ async def revoke_user(conn: AsyncConnection, actor: str, user_id: UUID) -> int:
     return (await conn.execute(REVOKE_USER, {"user_id": user_id})).scalar_one()
 
 
-async def revoke_leaked(conn: AsyncConnection, actor: str, tokens: Sequence[str]) -> LeakCheck:
+async def revoke_leaked(conn: AsyncConnection, actor: str, tokens: Sequence[str], batch: int = 1000) -> LeakCheck:
     """Revokes the tokens (given in plaintext) that are ours, and says which
-    were: found by their hash, whatever their state."""
+    were: found by their hash, whatever their state.  They are sent `batch`
+    at a time: all revoked first, then all looked up."""
     if not tokens:
         return LeakCheck(0, [])
     await act_as(conn, actor)
-    revoked = (await conn.execute(REVOKE_LEAKED, {"tokens": list(tokens)})).scalar_one()
+    batches = [list(tokens[i:i + batch]) for i in range(0, len(tokens), batch)]
+    revoked = 0
+    for part in batches:
+        revoked += (await conn.execute(REVOKE_LEAKED, {"tokens": part})).scalar_one()
     await conn.execute(READ_ONLY)  # possible after writes; they still commit
-    statuses = (await conn.execute(LEAKED_STATUSES, {"tokens": list(tokens)})).scalars().all()
-    return LeakCheck(revoked, [rule_for(s).known for s in statuses])
+    known: List[bool] = []
+    for part in batches:
+        statuses = (await conn.execute(LEAKED_STATUSES, {"tokens": part})).scalars().all()
+        known.extend(rule_for(s).known for s in statuses)
+    return LeakCheck(revoked, known)

@@ -554,3 +554,89 @@ def test_attack_token_in_server_log(client, new_caller, admin):
         assert token not in log
         assert hashlib.sha256(token.encode()).hexdigest() not in log
     assert not re.search(r"\bpat_[0-9A-Za-z]{36}\b", log)
+
+
+# ------------------------------------------------ issue 18: the API
+
+def test_attack_narrow_token_revokes_broader_ones(client, new_caller, run, engine):
+    """A 5-minute tokens:write token revoked its user's never-expiring
+    read+write token.  Revocation follows the rule of rotation: a token
+    may revoke only tokens within its scopes and lifetime (itself
+    included)."""
+    owner = new_caller()  # tokens:read tokens:write, never expires
+    narrow = create(client, owner.headers, name="ci", scopes=["tokens:write"], expires_in_seconds=300).json()
+    day = create(client, owner.headers, name="day", scopes=["tokens:write"], expires_in_seconds=86400).json()
+    brief = create(client, owner.headers, name="brief", scopes=["tokens:write"], expires_in_seconds=60).json()
+    for target in (owner.token_id, day["id"]):
+        r = client.delete(f"/tokens/{target}", headers=bearer(narrow["token"]))
+        assert r.status_code == 403, r.text
+    assert_still_valid(run, engine, owner.token)
+    assert_still_valid(run, engine, day["token"])
+    assert client.delete(f"/tokens/{brief['id']}", headers=bearer(narrow["token"])).status_code == 204
+    assert client.delete(f"/tokens/{narrow['id']}", headers=bearer(narrow["token"])).status_code == 204
+    # The broad token may revoke the narrow ones.
+    assert client.delete(f"/tokens/{day['id']}", headers=owner.headers).status_code == 204
+
+
+def test_attack_rotation_keeps_a_never_expiring_token_alive(client, new_caller, admin):
+    """Rotating a bootstrap token (no expiry) without expires_in_seconds
+    gave a successor with no expiry: every token the API makes expires, a
+    successor included, at most MAX_LIFETIME_SECONDS away."""
+    owner = new_caller()
+    r = client.post(f"/tokens/{owner.token_id}/rotate", headers=owner.headers)
+    assert r.status_code == 201, r.text
+    expires = expiry_of(admin, r.json()["id"])
+    assert expires is not None
+    assert r.json()["expires_at"] is not None
+    # ... and again from the successor, still within the maximum.
+    again = client.post(f"/tokens/{r.json()['id']}/rotate", headers=bearer(r.json()["token"]))
+    assert again.status_code == 201, again.text
+    assert expiry_of(admin, again.json()["id"]) <= expires
+
+
+def test_attack_lone_surrogate_as_a_json_key(client, new_caller):
+    """An unknown field is named in the 422, but a key that is not a plain
+    name (a lone surrogate could not even be encoded in the answer: a 500)
+    is not echoed."""
+    caller = new_caller()
+    for key in ("\\ud800", "<script>", "x" * 200):
+        r = client.post("/tokens", headers={**caller.headers, "Content-Type": "application/json"},
+                        content=f'{{"name": "x", "{key}": 1}}'.encode())
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"] == ["body", "(unknown field)"]
+    r = client.post("/tokens", headers={**caller.headers, "Content-Type": "application/json"},
+                    content=b'{"name": "x", "expires_in": 1}')
+    assert r.json()["detail"][0]["loc"] == ["body", "expires_in"]
+
+
+def test_attack_driver_error_quotes_the_argument(run, engine, caplog):
+    """asyncpg's message for an argument it cannot encode quotes the value
+    (a token, a password), hide_parameters or not: it is replaced."""
+    secret = "pat_secret\ud800value"
+
+    async def send():
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT CAST(:v AS text)"), {"v": secret})
+    with pytest.raises(DBAPIError) as raised:
+        run(send)
+    assert "secret" not in str(raised.value) and "could not be encoded" in str(raised.value)
+    assert getattr(raised.value.orig, "sqlstate") == "22021"
+
+
+MULTIPART_LOGIN = (b'--b\r\nContent-Disposition: form-data; name="email"\r\n\r\n\\ud800pat_x@example.com\r\n'
+                   b'--b\r\nContent-Disposition: form-data; name="password"\r\n\r\nx\r\n--b--\r\n')
+
+
+def test_attack_lone_surrogate_through_a_form_charset(client, browser, caplog):
+    """A multipart form sent with charset=unicode_escape decodes "\\ud800"
+    into a lone surrogate: the login gave a 500, and asyncpg's error, with
+    the input, reached the log."""
+    caplog.set_level(logging.DEBUG)
+    b = browser()
+    csrf = b.csrf("/login")
+    body = MULTIPART_LOGIN.replace(b'--b--', b'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+                                   + csrf.encode() + b'\r\n--b--')
+    r = b.post("/login", content=body,
+               headers={"Content-Type": "multipart/form-data; boundary=b; charset=unicode_escape"})
+    assert r.status_code == 400, r.text
+    assert "pat_x" not in r.text and "pat_x" not in caplog.text
