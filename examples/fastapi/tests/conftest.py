@@ -6,6 +6,7 @@ which tests/test_attacks.py searches for tokens."""
 import os
 import re
 import secrets
+import tempfile
 import uuid
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -20,6 +21,8 @@ os.environ.setdefault("SESSION_SECRET", secrets.token_urlsafe(32))
 # throttle per address is tested with an application of its own
 # (test_sessions.py).
 os.environ.setdefault("LOGIN_ATTEMPTS_PER_ADDRESS", "100000")
+# Hypothesis keeps its cache of Unicode data outside the work tree.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "api_tokens-hypothesis"))
 
 from app.bootstrap import issue_token, set_login  # noqa: E402
 from app.main import app  # noqa: E402

@@ -27,7 +27,7 @@ ANY_TEXT = st.text(ANY_CHAR, max_size=120)
 CHARSETS = ["utf-8", "unicode_escape", "raw_unicode_escape", "utf-16", "latin-1", "utf-7", "cp1252",
             "no-such-charset"]
 ENCODINGS = st.sampled_from(["urlencoded"] + [f"multipart:{c}" for c in CHARSETS])
-EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 
 def unsafe(value: str) -> bool:
