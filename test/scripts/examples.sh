@@ -26,7 +26,7 @@ cd "$(dirname "$0")/../.."
 started=$SECONDS
 # Debian's Python packages, not pip: the example runs with /usr/bin/python3.
 ensure_packages python3-fastapi python3-sqlalchemy python3-alembic python3-psycopg2 python3-asyncpg \
-	python3-greenlet python3-jinja2 python3-itsdangerous python3-multipart python3-cryptography \
+	python3-greenlet python3-jinja2 python3-multipart python3-cryptography \
 	python3-httpx python3-pytest python3-hypothesis python3-uvicorn nodejs chromium fonts-dejavu-core
 # Debian's nodejs comes without npm; NodeSource's includes it.
 command -v npm >/dev/null || ensure_packages npm

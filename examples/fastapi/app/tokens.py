@@ -11,7 +11,10 @@ from gaining through a new token more than it has are here:
 - a rotation's successor has the scopes of the rotated token, and its
   expiry unless given a new one: rotating a token that out-scopes the
   caller is refused, and so is keeping the expiry of one that outlives it
-  (a new expiry is checked as a new token's lifetime is);
+  (a new expiry is checked as a new token's lifetime is); a kept expiry is
+  at most the longest a new token may live, so every successor expires;
+- revoking follows the same rule: a token may revoke only tokens within
+  its scopes and lifetime;
 - a token is acted on only by its owner: another user's token and an
   unknown id get the same 404;
 - every transaction that creates, rotates or revokes says who acts
