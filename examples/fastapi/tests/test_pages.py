@@ -636,3 +636,21 @@ def test_error_pages_keep_the_navigation(browser, new_web_user, path, method, st
     assert r.status_code == status
     assert user.email in r.text and 'href="/settings/tokens"' in r.text and 'action="/logout"' in r.text
     assert re.search(r'<a href="/settings/tokens" id="back">', r.text)  # not to "/"
+
+
+def test_attack_lone_surrogate_name_through_a_form_charset(browser, new_web_user, admin):
+    """A name sent as multipart with charset=unicode_escape becomes a lone
+    surrogate: the page that refused it showed it back, and could not be
+    encoded (a 500).  It is refused (400) and not shown back."""
+    user = new_web_user()
+    b = browser()
+    b.login(user)
+    fields = {"csrf_token": b.csrf("/settings/tokens"), "nonce": nonce(), "name": "\\ud800pat_shown",
+              "scopes": "tokens:read", "expires_days": "7"}
+    body = b"".join(b'--b\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (k.encode(), v.encode())
+                    for k, v in fields.items()) + b"--b--\r\n"
+    r = b.post("/settings/tokens", content=body,
+               headers={"Content-Type": "multipart/form-data; boundary=b; charset=unicode_escape"})
+    assert r.status_code == 400, r.text
+    assert "pat_shown" not in r.text
+    assert token_count(admin, user.email) == 0

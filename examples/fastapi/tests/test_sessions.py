@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from app.bootstrap import set_login
-from app.main import create_app
+from app.main import app, create_app
 from app.settings import Settings, SettingsError
 from app.throttle import Busy, Hashing, Window, address_key
 
@@ -90,7 +90,7 @@ def test_session_idle_timeout(browser, new_web_user, admin):
     user = new_web_user()
     b = browser()
     b.login(user)
-    idle = Settings.session_idle_seconds
+    idle = app.state.settings.session_idle_seconds
     _age_session(admin, user.id, "last_seen_at", idle - 60)
     assert logged_in(b)  # a request: the idle time starts again
     _age_session(admin, user.id, "last_seen_at", idle + 1)
@@ -106,7 +106,7 @@ def test_session_absolute_lifetime(browser, new_web_user, admin):
     b.login(user)
     r = b.get("/settings/tokens")
     assert r.status_code == 200 and "set-cookie" not in r.headers
-    _age_session(admin, user.id, "created_at", Settings.session_lifetime_seconds - 60)
+    _age_session(admin, user.id, "created_at", app.state.settings.session_lifetime_seconds - 60)
     assert logged_in(b)
     _age_session(admin, user.id, "created_at", 61)
     assert not logged_in(b)
@@ -166,7 +166,7 @@ def test_attack_guess_an_accounts_password(browser, new_web_user):
     in; other accounts are not affected."""
     user, other = new_web_user(), new_web_user()
     b = browser()
-    for i in range(Settings.login_attempts_per_account):
+    for i in range(app.state.settings.login_attempts_per_account):
         r = b.post("/login", data={"email": user.email if i % 2 else user.email.upper(), "password": f"guess {i}",
                                    "csrf_token": b.csrf("/login")})
         assert r.status_code == 401, r.text
