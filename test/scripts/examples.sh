@@ -3,18 +3,21 @@
 #
 # examples/fastapi: the Alembic migrations: up to 0002 (extension 1.0), a
 # token issued there, up to head (0003 updates the extension to 1.1), down
-# one, down to base and up again; pytest as a least-privileged role whose
-# every statement the server logs; the pages in headless Chromium
-# (playwright-core from npm) against the application served by uvicorn; a
-# signed secret-scanning report to that server; then no plaintext token, nor
-# its hash, in the server's or the application's log.
+# to 0002, down to base and up again; pytest as a least-privileged role whose
+# every statement the server logs (Hypothesis property tests included); the
+# application served by uvicorn with two workers, trusting 127.0.0.2 as a
+# proxy: tests/test_served.py against it (sessions across workers, a burst
+# of bad logins, forwarded HTTPS), then the pages in headless Chromium
+# (playwright-core from npm), and a signed secret-scanning report; then both
+# workers must have served requests, and no plaintext token, nor its hash,
+# may be in the server's or the application's log.
 # examples/node: node --test, then the demo script.
 #
 # Screenshots of every page go to the output directory it prints (a new
 # temporary directory, or $EXAMPLES_OUT_DIR).  EXAMPLES_UPDATE_SCREENSHOTS=1
-# also copies those of the user page, the new-token and replacement-token
-# pages and the admin page to examples/fastapi/docs/, which the example's
-# README shows.
+# also copies those of the user page (at 1280 px and at a phone's 390 px),
+# the new-token and replacement-token pages and the admin page to
+# examples/fastapi/docs/, which the example's README shows.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
@@ -23,8 +26,8 @@ cd "$(dirname "$0")/../.."
 started=$SECONDS
 # Debian's Python packages, not pip: the example runs with /usr/bin/python3.
 ensure_packages python3-fastapi python3-sqlalchemy python3-alembic python3-psycopg2 python3-asyncpg \
-	python3-greenlet python3-jinja2 python3-itsdangerous python3-multipart python3-cryptography \
-	python3-httpx python3-pytest python3-uvicorn nodejs chromium fonts-dejavu-core
+	python3-greenlet python3-jinja2 python3-multipart python3-cryptography \
+	python3-httpx python3-pytest python3-hypothesis python3-uvicorn nodejs chromium fonts-dejavu-core
 # Debian's nodejs comes without npm; NodeSource's includes it.
 command -v npm >/dev/null || ensure_packages npm
 node_major=$(node -p 'process.versions.node.split(".")[0]')
@@ -63,7 +66,7 @@ extversion() { $psql -d fastapi_example -At -c "SELECT extversion FROM pg_extens
 # as that role (through asyncpg: the token is a bound parameter, so never in
 # the server log).
 app_can() {
-	$psql -d fastapi_example -At -c "SELECT has_function_privilege('tokens_app', '$1', 'EXECUTE')"
+	$psql -d fastapi_example -At -c "SELECT has_function_privilege('tokens_app', 'api_tokens.$1', 'EXECUTE')"
 }
 validated_as_app() {
 	$python - "$1" <<-EOF
@@ -72,7 +75,8 @@ validated_as_app() {
 	    conn = await asyncpg.connect(host=os.environ["PGHOST"], port=os.environ["PGPORT"],
 	                                 user="postgres", database="fastapi_example")
 	    await conn.execute("SET ROLE tokens_app")
-	    print(await conn.fetchval("SELECT status FROM api_token_validate(\$1)", sys.argv[1]))
+	    print(await conn.fetchval("SELECT status FROM api_tokens.api_token_validate(\$1::text, NULL::text[])",
+	                              sys.argv[1]))
 	    await conn.close()
 	asyncio.run(main())
 	EOF
@@ -103,9 +107,10 @@ migration_token=""
 	$python -m alembic upgrade head
 	$python -m alembic downgrade base
 	left=$($psql -d fastapi_example -At -c "SELECT string_agg(relname, ' ') FROM pg_class
-		WHERE relnamespace = 'public'::regnamespace AND relname NOT LIKE 'alembic_version%'")
-	[ -z "$left" ] || { echo "FAIL: downgrade left: $left" >&2; exit 1; }
-	echo "ok: downgrade to base removed every table and index, the extension's own included"
+		WHERE relnamespace = 'public'::regnamespace AND relname NOT LIKE 'alembic_version%'
+		UNION ALL SELECT string_agg(nspname, ' ') FROM pg_namespace WHERE nspname = 'api_tokens'")
+	[ -z "$(echo $left)" ] || { echo "FAIL: downgrade left: $left" >&2; exit 1; }
+	echo "ok: downgrade to base removed every table and index, the extension's own included, and its schema"
 	$python -m alembic upgrade head
 )
 # The login role the API runs as: a member of the role the migrations grant
@@ -119,7 +124,7 @@ $psql -d fastapi_example -c "CREATE ROLE fastapi_app LOGIN IN ROLE tokens_app" \
 echo "== fastapi: pytest"
 (cd examples/fastapi && PG_SERVER_LOG=$server_log $python -m pytest -v)
 
-echo "== fastapi: the pages in Chromium, against uvicorn"
+echo "== fastapi: uvicorn, two workers"
 cd examples/fastapi
 user_email=alice@example.com
 user_password=$($python -c 'import secrets; print(secrets.token_urlsafe(12))')
@@ -161,13 +166,17 @@ class = StreamHandler
 args = (sys.stderr,)
 formatter = plain
 [formatter_plain]
-format = %(asctime)s %(levelname)s [%(name)s] %(message)s
+format = %(asctime)s %(levelname)s [%(name)s] [pid %(process)d] %(message)s
 EOF
 
 port=$($python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base=http://127.0.0.1:$port
-SECRET_SCANNING_KEYS_FILE=$out/scanning-keys.json $python -m uvicorn app.main:app --host 127.0.0.1 \
-	--port "$port" --log-config "$out/logging.ini" >"$out/uvicorn.log" 2>&1 &
+# Two workers: a session made in one must be known to the other.  The
+# application reads forwarding headers itself, from TRUSTED_PROXIES only
+# (uvicorn's own would believe any client on 127.0.0.1).
+SECRET_SCANNING_KEYS_FILE=$out/scanning-keys.json TRUSTED_PROXIES=127.0.0.2 \
+	$python -m uvicorn app.main:app --host 127.0.0.1 --port "$port" --workers 2 --no-proxy-headers \
+	--log-config "$out/logging.ini" >"$out/uvicorn.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do
 	$python -c "import urllib.request; urllib.request.urlopen('$base/login', timeout=1)" 2>/dev/null && break
@@ -175,6 +184,10 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
+echo "== fastapi: the served application (two workers)"
+SERVED_BASE_URL=$base $python -m pytest -q tests/test_served.py
+
+echo "== fastapi: the pages in Chromium"
 (
 	cd browser
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
@@ -219,6 +232,9 @@ print("ok: forged report refused (401); signed report: true_positive and false_p
 EOF
 stop_server
 cd ../..
+workers=$(grep -E '"(GET|POST) /settings/tokens' "$out/uvicorn.log" | grep -oE '\[pid [0-9]+\]' | sort -u | wc -l)
+[ "$workers" -ge 2 ] || { echo "FAIL: requests were served by $workers worker(s), not 2" >&2; exit 1; }
+echo "ok: requests to the pages were served by both workers"
 
 echo "== fastapi: no token or hash in any log"
 seen=$(grep -c . "$out/tokens-seen.txt")
@@ -229,7 +245,7 @@ for line in open(sys.argv[1]):
     if line.strip():
         print(hashlib.sha256(line.strip().encode()).hexdigest())
 EOF
-grep -q 'api_token_validate(\$1, \$2)' "$server_log" ||
+grep -qF 'api_tokens.api_token_validate(CAST($1 AS text), CAST($2 AS text[]))' "$server_log" ||
 	{ echo "FAIL: the server log has no statement of the application" >&2; exit 1; }
 grep -q 'GET /settings/tokens' "$out/uvicorn.log" && grep -q 'sqlalchemy.engine' "$out/uvicorn.log" ||
 	{ echo "FAIL: the application's log is missing requests or SQL" >&2; exit 1; }
@@ -243,7 +259,8 @@ done
 echo "ok: none of the $seen tokens seen, nor their hashes, in the server log ($(grep -c . "$server_log") lines) or the application's ($(grep -c . "$out/uvicorn.log") lines)"
 
 if [ "${EXAMPLES_UPDATE_SCREENSHOTS:-}" = 1 ]; then
-	cp "$out/tokens.png" "$out/token-created.png" "$out/token-rotated.png" "$out/admin.png" examples/fastapi/docs/
+	cp "$out/tokens.png" "$out/tokens-phone.png" "$out/token-created.png" "$out/token-rotated.png" "$out/admin.png" \
+		examples/fastapi/docs/
 	echo "copied the screenshots to examples/fastapi/docs/"
 fi
 

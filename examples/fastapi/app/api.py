@@ -8,10 +8,12 @@ body being parsed (and the body is never echoed back in an error).
 """
 import json
 import logging
+import re
 from typing import List, Optional, Type, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, Security, status
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
@@ -44,14 +46,28 @@ async def read_json(request: Request, model: Type[Model]) -> Model:
         return model.parse_obj(data)
     except ValidationError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [
-            {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in error.errors()
+            {"loc": ["body", *map(_shown_loc, e["loc"])], "msg": e["msg"], "type": e["type"]}
+            for e in error.errors()
         ]) from None
+
+
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,49}\Z")
+
+
+def _shown_loc(part: object) -> object:
+    """A part of an error's location, as the answer may show it: list
+    positions and field names; an unknown field's name only if it looks like
+    one (a key of any other text, a lone surrogate say, is the client's
+    input, not echoed)."""
+    if isinstance(part, int) or (isinstance(part, str) and _FIELD_NAME.match(part)):
+        return part
+    return "(unknown field)"
 
 
 def token_response(issued: Issued) -> JSONResponse:
     """201 with the plaintext token, which no cache may keep."""
     body = TokenCreated(id=issued.id, token=issued.token, expires_at=issued.expires_at)
-    return JSONResponse(json.loads(body.json()), status_code=status.HTTP_201_CREATED,
+    return JSONResponse(jsonable_encoder(body), status_code=status.HTTP_201_CREATED,
                         headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 

@@ -30,13 +30,20 @@ bearer = HTTPBearer(auto_error=False)
 UUID_TYPE = PG_UUID(as_uuid=True)
 
 # Bound parameters only ($1, $2 on the wire): a token spliced into SQL text
-# would end up in the server log and pg_stat_activity.  One statement, one
-# round trip: the successor is looked up only for a valid token, and is not
-# NULL for a token rotated out and still in its grace period.
+# would end up in the server log and pg_stat_activity.  Every function is
+# called by its schema and with its argument types spelled out, so that no
+# other function can be chosen in its place (a database owner could create
+# public.api_token_validate(varchar, text[]) and receive the tokens of a
+# driver that sends varchar); the columns of the result are named, never the
+# composite type api_token_validation, whose OID changes when the extension
+# is dropped and created again (prepared statements would fail).  One
+# statement, one round trip: the successor is looked up only for a valid
+# token, and is not NULL for a token rotated out and still in its grace
+# period.
 VALIDATE = text(
     "SELECT v.status, v.token_id, v.user_id, v.scopes,"
-    "       CASE WHEN v.status = 'valid' THEN api_token_successor(v.token_id) END AS successor_id"
-    "  FROM api_token_validate(:token, :scopes) AS v"
+    "       CASE WHEN v.status = 'valid' THEN api_tokens.api_token_successor(v.token_id) END AS successor_id"
+    "  FROM api_tokens.api_token_validate(CAST(:token AS text), CAST(:scopes AS text[])) AS v"
 ).columns(token_id=UUID_TYPE, user_id=UUID_TYPE, successor_id=UUID_TYPE)
 
 

@@ -24,8 +24,10 @@ DEFAULT_SCOPES = ["tokens:read", "tokens:write"]
 
 
 def ensure_user(conn: Connection, email: str) -> UUID:
+    """Emails are kept in lower case: logins ignore case."""
+    email = email.strip().lower()
     user_id = conn.execute(
-        text("INSERT INTO users (email) VALUES (:email) "
+        text("INSERT INTO public.users (email) VALUES (:email) "
              "ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING id"),
         {"email": email},
     ).scalar_one()
@@ -34,9 +36,10 @@ def ensure_user(conn: Connection, email: str) -> UUID:
 
 def set_login(conn: Connection, email: str, password: Optional[str], is_admin: Optional[bool]) -> UUID:
     """Creates the user if missing; sets the password and the admin flag
-    (None: leaves it as it is)."""
+    (None: leaves it as it is).  A new password ends the user's sessions
+    (a trigger of migration 0004)."""
     user_id = ensure_user(conn, email)
-    conn.execute(text("UPDATE users SET is_admin = coalesce(:admin, is_admin),"
+    conn.execute(text("UPDATE public.users SET is_admin = coalesce(:admin, is_admin),"
                       " password_hash = coalesce(:hash, password_hash) WHERE id = :id"),
                  {"admin": is_admin, "hash": hash_password(password) if password is not None else None,
                   "id": user_id})
@@ -48,8 +51,9 @@ def issue_token(conn: Connection, email: str, name: str, scopes: Sequence[str],
     """Returns (user_id, token_id, token).  No expiry unless expires_in_seconds."""
     user_id = ensure_user(conn, email)
     token_id, token = conn.execute(
-        text("SELECT token_id, token FROM api_token_create(:user_id, :name, CAST(:scopes AS text[]),"
-             " now() + make_interval(secs => :ttl))"),
+        text("SELECT token_id, token"
+             "  FROM api_tokens.api_token_create(CAST(:user_id AS uuid), CAST(:name AS text),"
+             "       CAST(:scopes AS text[]), now() + make_interval(secs => CAST(:ttl AS double precision)))"),
         {"user_id": user_id, "name": name, "scopes": list(scopes), "ttl": expires_in_seconds},
     ).one()
     return user_id, UUID(str(token_id)), token

@@ -1,10 +1,14 @@
 """ASGI middleware: a request-size limit enforced before any body is read,
-and headers every response carries."""
-from typing import Dict, Iterable, Optional, Tuple
+headers every response carries (500s included), and the proxies whose
+forwarding headers are believed."""
+import ipaddress
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .settings import Network
 
 
 class _TooLarge(Exception):
@@ -114,3 +118,59 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class TrustedProxies:
+    """Believes X-Forwarded-Proto and X-Forwarded-For from the peers listed
+    in TRUSTED_PROXIES only (app/settings.py), and from nobody else.
+
+    Behind a proxy that ends TLS, the application sees plain HTTP from the
+    proxy's address.  For a request from a trusted peer, the scheme becomes
+    the last value of X-Forwarded-Proto (http or https: what the proxy saw),
+    so that the pages' CSRF check compares a browser's Origin
+    (https://host) with the right origin; and the client becomes the last
+    address of X-Forwarded-For that is not itself a trusted proxy (the
+    earlier ones are whatever the client wrote), which login throttling
+    counts.  The proxy must pass the original Host header on."""
+
+    def __init__(self, app: ASGIApp, trusted: Sequence[Network]) -> None:
+        self.app = app
+        self.trusted = tuple(trusted)
+
+    def _is_trusted(self, host: Optional[str]) -> bool:
+        try:
+            address = ipaddress.ip_address(host or "")
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and self.trusted and \
+                self._is_trusted((scope.get("client") or (None,))[0]):
+            scope = dict(scope)
+            proto = _last_value(scope["headers"], b"x-forwarded-proto")
+            if proto in ("http", "https"):
+                scope["scheme"] = proto if scope["type"] == "http" else {"http": "ws", "https": "wss"}[proto]
+            forwarded = _all_values(scope["headers"], b"x-forwarded-for")
+            for host in reversed(forwarded):
+                if not self._is_trusted(host):
+                    try:
+                        ipaddress.ip_address(host)
+                    except ValueError:
+                        break  # not an address: keep the proxy's
+                    scope["client"] = (host, 0)
+                    break
+        await self.app(scope, receive, send)
+
+
+def _all_values(headers: Iterable[Tuple[bytes, bytes]], name: bytes) -> List[str]:
+    values = []
+    for key, value in headers:
+        if key.lower() == name:
+            values.extend(v.strip() for v in value.decode("latin-1").split(","))
+    return values
+
+
+def _last_value(headers: Iterable[Tuple[bytes, bytes]], name: bytes) -> Optional[str]:
+    values = _all_values(headers, name)
+    return values[-1].lower() if values else None

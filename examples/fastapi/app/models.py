@@ -1,19 +1,26 @@
-"""SQLAlchemy models of the users table and of the table CREATE EXTENSION
-api_tokens creates.  They match the database exactly (names of constraints and
-indexes included), so Alembic autogenerate finds nothing to change.
+"""SQLAlchemy models of the application's tables (schema public, the
+default: schema=None) and of the table CREATE EXTENSION api_tokens creates
+in the extension's own schema, api_tokens.  They match the database exactly
+(names of constraints and indexes included), so Alembic autogenerate finds
+nothing to change.
 
 The application never inserts into or updates api_tokens itself: tokens are
 created, revoked and rotated through the extension's functions
-(app/tokens.py), and its database role cannot even read token_hash.
+(app/tokens.py), and its database role cannot even read token_hash.  At run
+time the application's engine qualifies the tables of schema None as
+public (app/db.py): its connections search no schema but pg_catalog.
 
-Version 1.1 of the extension adds tables of its own (members of the
-extension, created by ALTER EXTENSION ... UPDATE and dropped with it):
-api_token_rotations, which listings read, and api_token_events.  No
-migration creates or alters them, so they are described apart from Base, in
-EXTENSION_METADATA, and autogenerate leaves them out (include_name).
+Version 1.1 of the extension creates two more tables in its schema, with
+ALTER EXTENSION ... UPDATE: api_token_rotations, which listings read, and
+api_token_events.  No migration creates or alters them, whether they are
+members of the extension (dropped with it) or ordinary tables it released
+(kept by DROP EXTENSION, dumped with the application's data): they are
+described apart from Base, in EXTENSION_METADATA, and autogenerate leaves
+them out (include_name).
 """
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -37,6 +44,8 @@ class User(Base):
     __table_args__ = (
         PrimaryKeyConstraint("id", name="users_pkey"),
         UniqueConstraint("email", name="users_email_key"),
+        # Kept in lower case (migration 0004): logins ignore case.
+        CheckConstraint("email = lower(email)", name="users_email_lowercase"),
     )
 
     id = Column(UUID(as_uuid=True), server_default=text("gen_random_uuid()"))
@@ -51,6 +60,43 @@ class User(Base):
     tokens = relationship("ApiToken", back_populates="user", passive_deletes=True)
 
 
+class WebSession(Base):
+    """A login session of the pages (app/sessions.py).  Deleting the row
+    ends it: logout, an administrator, a password change (a trigger of
+    migration 0004)."""
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="web_sessions_pkey"),
+        Index("ix_web_sessions_user_id", "user_id"),
+    )
+
+    id = Column(Text)  # SHA-256 of the cookie's value, in hex
+    user_id = Column(UUID(as_uuid=True), ForeignKey("users.id", name="fk_web_sessions_user_id", ondelete="CASCADE"),
+                     nullable=False)
+    csrf_token = Column(Text, nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
+    last_seen_at = Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
+    notice = Column(Text)  # one line for the next page, never a token
+
+
+class WebFormSubmission(Base):
+    """A form that makes a token, once submitted (app/sessions.py): sending
+    it again (a reload, a double click) makes nothing."""
+    __tablename__ = "web_form_submissions"
+    __table_args__ = (PrimaryKeyConstraint("session_id", "nonce", name="web_form_submissions_pkey"),)
+
+    session_id = Column(Text, ForeignKey("web_sessions.id", name="fk_web_form_submissions_session_id",
+                                         ondelete="CASCADE"))
+    nonce = Column(Text)
+    submitted_at = Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
+
+
+# The schema migration 0001 installs the extension in.
+EXTENSION_SCHEMA = "api_tokens"
+# The schema of the application's own tables (schema=None in the models).
+APP_SCHEMA = "public"
+
+
 class ApiToken(Base):
     __tablename__ = "api_tokens"
     __table_args__ = (
@@ -58,6 +104,7 @@ class ApiToken(Base):
         Index("ix_api_tokens_user_id", "user_id"),
         Index("ix_api_tokens_token_hash", "token_hash", unique=True),
         Index("ix_api_tokens_token_prefix", "token_prefix"),
+        {"schema": EXTENSION_SCHEMA},
     )
 
     id = Column(UUID(as_uuid=True), server_default=text("gen_random_uuid()"))
@@ -92,14 +139,26 @@ api_token_rotations = Table(
     Column("successor_id", UUID(as_uuid=True), nullable=False, unique=True),
     Column("rotated_at", DateTime(timezone=True), nullable=False),
     Column("grace_ends_at", DateTime(timezone=True), nullable=False),
+    schema=EXTENSION_SCHEMA,
 )
 
-# Every table of the extension, whether the application reads it or not
-# (tests/test_migrations.py checks this list against the database).
+# Every table the extension creates besides api_tokens, whether the
+# application reads it or not (tests/test_migrations.py checks this list
+# against the database).
 EXTENSION_TABLES = frozenset({"api_token_rotations", "api_token_events"})
 
 
 def include_name(name, type_, parent_names) -> bool:
-    """Alembic's include_name hook: autogenerate compares every table but
-    the extension's own."""
-    return not (type_ == "table" and name in EXTENSION_TABLES)
+    """Alembic's include_name hook: autogenerate compares the default schema
+    and the extension's, and every table but those the extension creates
+    besides api_tokens."""
+    if type_ == "schema":
+        return name in (None, EXTENSION_SCHEMA)
+    if type_ == "table":
+        return not (parent_names.get("schema_name") == EXTENSION_SCHEMA and name in EXTENSION_TABLES)
+    return True
+
+
+# The options of autogenerate (migrations/env.py, tests/test_migrations.py).
+COMPARE_OPTIONS = {"compare_type": True, "compare_server_default": True, "include_schemas": True,
+                   "include_name": include_name}

@@ -39,10 +39,34 @@ MAX_GRACE_SECONDS = 30 * DAY
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
+# Characters that draw nothing but are not spaces (which strip() removes):
+# Hangul fillers, the Braille blank, Khmer inherent vowels, Mongolian
+# separators and selectors, the combining grapheme joiner.  A name made of
+# them looks empty, or like another name with them inside.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\u180b\u180c\u180d\u180e\u180f\u034f")
+# Combining marks in a row: a few serve real scripts (Vietnamese, Hebrew
+# points, Arabic vowels); dozens are drawn above and below the line, over
+# other rows of a table.
+MAX_COMBINING_RUN = 3
+_COMBINING = frozenset({"Mn", "Me"})
+# What a name must contain at least one of: letters, digits, punctuation,
+# symbols.
+_VISIBLE_CATEGORIES = frozenset({"L", "N", "P", "S"})
+
+
+def _combining_run(name: str) -> int:
+    longest = run = 0
+    for ch in name:
+        run = run + 1 if unicodedata.category(ch) in _COMBINING else 0
+        longest = max(longest, run)
+    return longest
+
+
 def clean_name(value: str) -> str:
     """The name with surrounding white space removed; ValueError if it is
     blank, too long, or contains a character that could hide or disguise
-    text where the name is shown."""
+    text where the name is shown (the pages show names where an
+    administrator decides what to revoke)."""
     name = value.strip()
     if not name:
         raise ValueError("must not be blank")
@@ -51,7 +75,34 @@ def clean_name(value: str) -> str:
     if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in name):
         raise ValueError("must not contain control, format (such as bidirectional overrides), "
                          "surrogate, private-use or unassigned characters")
+    if any(ch in _INVISIBLE for ch in name):
+        raise ValueError("must not contain invisible characters (such as the Hangul filler or the Braille blank)")
+    if unicodedata.category(name[0]) in _COMBINING or _combining_run(name) > MAX_COMBINING_RUN:
+        raise ValueError(f"must not start with a combining mark, nor have more than {MAX_COMBINING_RUN} in a row")
     return name
+
+
+def shown_name(name: str) -> str:
+    """A stored name as the pages show it.  Names made through the
+    application pass clean_name; one that does not (set by other means, or
+    before a rule existed) is shown with every offending character as
+    U+FFFD, and a name with nothing visible left as "(no visible name)"."""
+    try:
+        return clean_name(name)
+    except ValueError:
+        pass
+    shown, run = [], 0
+    for ch in name.strip():
+        category = unicodedata.category(ch)
+        run = run + 1 if category in _COMBINING else 0
+        if category in _FORBIDDEN_CATEGORIES or ch in _INVISIBLE or run > MAX_COMBINING_RUN or \
+                (run and not shown):
+            shown.append("\ufffd")
+        else:
+            shown.append(ch)
+    if not any(unicodedata.category(ch)[0] in _VISIBLE_CATEGORIES and ch != "\ufffd" for ch in shown):
+        return "(no visible name)"
+    return "".join(shown)[:NAME_MAX_CHARS]
 
 
 def check_scope(value: str) -> str:

@@ -4,25 +4,26 @@ Strict types throughout: "name": 123 is not a name and
 "expires_in_seconds": true is not a number of seconds (pydantic would
 otherwise convert both).  Unknown fields are refused, so that a typo
 ("expires_in") is an error rather than a silently ignored request.
+
+Pydantic 1.10, which FastAPI 0.92 (Debian 12) requires, written the way it
+and pydantic 2 both read where they can: configuration as class keywords
+(extra="forbid"), constraints with Field.
 """
 from datetime import datetime
 from typing import List, Optional
 from uuid import UUID
 
-from pydantic import BaseModel, Extra, StrictStr, conint, conlist, validator
+from pydantic import BaseModel, Field, StrictStr, conint, validator
 
 from .rules import MAX_LIFETIME_SECONDS, MAX_SCOPES, check_scope, clean_name, unique
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(BaseModel, extra="forbid"):
     name: StrictStr
-    scopes: conlist(StrictStr, max_items=MAX_SCOPES) = []
+    scopes: List[StrictStr] = Field(default_factory=list, max_items=MAX_SCOPES)
     # Omitted or null: the longest allowed, MAX_LIFETIME_SECONDS or the
     # calling token's remaining lifetime, whichever is shorter.
     expires_in_seconds: Optional[conint(strict=True, ge=1, le=MAX_LIFETIME_SECONDS)] = None
-
-    class Config:
-        extra = Extra.forbid
 
     _name = validator("name", allow_reuse=True)(clean_name)
 

@@ -11,7 +11,10 @@ from gaining through a new token more than it has are here:
 - a rotation's successor has the scopes of the rotated token, and its
   expiry unless given a new one: rotating a token that out-scopes the
   caller is refused, and so is keeping the expiry of one that outlives it
-  (a new expiry is checked as a new token's lifetime is);
+  (a new expiry is checked as a new token's lifetime is); a kept expiry is
+  at most the longest a new token may live, so every successor expires;
+- revoking follows the same rule: a token may revoke only tokens within
+  its scopes and lifetime;
 - a token is acted on only by its owner: another user's token and an
   unknown id get the same 404;
 - every transaction that creates, rotates or revokes says who acts
@@ -30,6 +33,7 @@ from uuid import UUID
 from fastapi import HTTPException, status
 from sqlalchemy import and_, case, func, literal_column, not_, null, or_, select, text
 from sqlalchemy.engine import Row
+from sqlalchemy.orm import aliased
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
@@ -78,7 +82,7 @@ SECRET_SCANNING_ACTOR = "secret-scanning"
 # SET LOCAL api_tokens.actor, with the value bound as a parameter (SET
 # takes none): until the end of the transaction, every event the extension
 # records names the actor, beside the database role (db_user).
-SET_ACTOR = text("SELECT set_config('api_tokens.actor', :actor, true)")
+SET_ACTOR = text("SELECT set_config('api_tokens.actor', CAST(:actor AS text), true)")
 
 
 async def act_as(conn: AsyncConnection, actor: str) -> None:
@@ -181,6 +185,12 @@ STATE = case(
 IN_GRACE = and_(_ROTATED_OUT, ApiToken.is_active, ApiToken.expires_at > func.now())
 
 
+# The tokens a token replaced and was replaced by, for their prefixes: after
+# a rotation both have the same name.
+_PREDECESSOR = aliased(ApiToken, name="predecessor")
+_SUCCESSOR = aliased(ApiToken, name="successor")
+
+
 def _listing(*extra) -> Select:
     # Named columns: the application role may not read token_hash at all.
     return select(
@@ -190,9 +200,13 @@ def _listing(*extra) -> Select:
         _shown(ApiToken.created_at).label("created_at"), STATE.label("status"),
         _OUT.c.successor_id, _shown(_OUT.c.grace_ends_at).label("grace_ends_at"),
         func.coalesce(IN_GRACE, False).label("in_grace"),
-        or_(_ROTATED_OUT, _IN.c.predecessor_id.is_not(None)).label("in_lineage"), *extra,
+        or_(_ROTATED_OUT, _IN.c.predecessor_id.is_not(None)).label("in_lineage"),
+        _PREDECESSOR.token_prefix.label("predecessor_prefix"), _SUCCESSOR.token_prefix.label("successor_prefix"),
+        *extra,
     ).select_from(ApiToken).outerjoin(_OUT, _OUT.c.predecessor_id == ApiToken.id) \
-        .outerjoin(_IN, _IN.c.successor_id == ApiToken.id)
+        .outerjoin(_IN, _IN.c.successor_id == ApiToken.id) \
+        .outerjoin(_PREDECESSOR, _PREDECESSOR.id == _IN.c.predecessor_id) \
+        .outerjoin(_SUCCESSOR, _SUCCESSOR.id == _OUT.c.successor_id)
 
 
 async def list_for_user(conn: AsyncConnection, user_id: UUID) -> List[Row]:
@@ -201,34 +215,35 @@ async def list_for_user(conn: AsyncConnection, user_id: UUID) -> List[Row]:
     return list(rows)
 
 
-def search_query(prefix: Optional[str], email: Optional[str], limit: int = 100) -> Select:
-    """All users' tokens for the admin page.  The prefix is matched exactly,
-    with the ix_api_tokens_token_prefix index."""
+def search_query(prefix: Optional[str], email: Optional[str], limit: int = 50, offset: int = 0) -> Select:
+    """All users' tokens for the admin page, a page at a time.  The prefix
+    is matched exactly, with the ix_api_tokens_token_prefix index."""
     query = _listing(User.email.label("email")).join(User, User.id == ApiToken.user_id)
     if prefix:
         query = query.where(ApiToken.token_prefix == prefix)
     if email:
         pattern = email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(User.email.ilike(f"%{pattern}%", escape="\\"))
-    return query.order_by(ApiToken.created_at.desc(), ApiToken.id).limit(limit)
+    return query.order_by(ApiToken.created_at.desc(), ApiToken.id).limit(limit).offset(offset)
 
 
-async def search(conn: AsyncConnection, prefix: Optional[str], email: Optional[str]) -> List[Row]:
-    return list(await conn.execute(search_query(prefix, email)))
+async def search(conn: AsyncConnection, prefix: Optional[str], email: Optional[str], limit: int,
+                 offset: int) -> List[Row]:
+    return list(await conn.execute(search_query(prefix, email, limit, offset)))
 
 
 # --------------------------------------------------------------- issuing
 
 CREATE = text(
-    "SELECT token_id, token, now() + make_interval(secs => :ttl) AS expires_at"
-    "  FROM api_token_create(:user_id, :name, CAST(:scopes AS text[]),"
-    "                        now() + make_interval(secs => :ttl))"
+    "SELECT token_id, token, now() + make_interval(secs => CAST(:ttl AS double precision)) AS expires_at"
+    "  FROM api_tokens.api_token_create(CAST(:user_id AS uuid), CAST(:name AS text), CAST(:scopes AS text[]),"
+    "                                   now() + make_interval(secs => CAST(:ttl AS double precision)))"
 ).columns(token_id=UUID_TYPE)
 
 # Seconds the calling token has left; NULL if it never expires.
 REMAINING = text(
     "SELECT extract(epoch FROM expires_at) - extract(epoch FROM now()) AS remaining"
-    "  FROM api_tokens WHERE id = :id")
+    "  FROM api_tokens.api_tokens WHERE id = CAST(:id AS uuid)")
 
 
 def _forbidden(detail: str) -> HTTPException:
@@ -272,9 +287,9 @@ async def create(conn: AsyncConnection, who: Authority, name: str, scopes: Seque
 
 # -------------------------------------------------------------- rotation
 
-# Owner, whether the token to rotate stays within the caller's scopes and
-# lifetime (its successor gets its scopes, and its expiry unless given
-# one), and its successor if it was already rotated.
+# Owner, whether the token to rotate or revoke stays within the caller's
+# scopes and lifetime (a successor gets its scopes, and its expiry unless
+# given one), and its successor if it was already rotated.
 ROTATION_CHECK = text(
     "SELECT t.user_id,"
     "       coalesce(CAST(t.scopes AS text[]), '{}') <@ CAST(:caller_scopes AS text[]) AS within_scopes,"
@@ -282,19 +297,22 @@ ROTATION_CHECK = text(
     "       (c.expires_at IS NULL OR (t.expires_at IS NOT NULL AND t.expires_at <= c.expires_at))"
     "           AS within_lifetime,"
     "       extract(epoch FROM t.expires_at) - extract(epoch FROM now()) AS remaining,"
-    "       api_token_successor(t.id) AS successor_id"
-    "  FROM api_tokens t LEFT JOIN api_tokens c ON c.id = :caller_token_id"
-    " WHERE t.id = :token_id"
+    "       api_tokens.api_token_successor(t.id) AS successor_id"
+    "  FROM api_tokens.api_tokens t LEFT JOIN api_tokens.api_tokens c ON c.id = CAST(:caller_token_id AS uuid)"
+    " WHERE t.id = CAST(:token_id AS uuid)"
 ).columns(user_id=UUID_TYPE, successor_id=UUID_TYPE)
 
 # The one call of api_token_rotate.  A NULL ttl makes a NULL expires_at:
 # the successor keeps the old token's expiry.
 ROTATE = text(
-    "SELECT token_id, token FROM api_token_rotate(:token_id, make_interval(secs => :grace),"
-    "                                             now() + make_interval(secs => :ttl))"
+    "SELECT token_id, token"
+    "  FROM api_tokens.api_token_rotate(CAST(:token_id AS uuid),"
+    "                                   make_interval(secs => CAST(:grace AS double precision)),"
+    "                                   now() + make_interval(secs => CAST(:ttl AS double precision)))"
 ).columns(token_id=UUID_TYPE)
 
-SUCCESSOR = text("SELECT api_token_successor(:id) AS successor_id").columns(successor_id=UUID_TYPE)
+SUCCESSOR = text("SELECT api_tokens.api_token_successor(CAST(:id AS uuid)) AS successor_id") \
+    .columns(successor_id=UUID_TYPE)
 
 # For the page that shows the successor: its expiry, and when the old token
 # stops (now, or at the end of the grace period, never after its expiry).
@@ -303,16 +321,16 @@ AFTER_ROTATION = text(
     "            THEN least(t.expires_at, timestamptz '9999-12-31 00:00:00+00') END AS expires_at,"
     "       CASE WHEN o.is_active THEN least(o.expires_at, timestamptz '9999-12-31 00:00:00+00')"
     "            ELSE now() END AS old_stops_at"
-    "  FROM api_tokens t, api_tokens o WHERE t.id = :new_id AND o.id = :old_id")
+    "  FROM api_tokens.api_tokens t, api_tokens.api_tokens o"
+    " WHERE t.id = CAST(:new_id AS uuid) AND o.id = CAST(:old_id AS uuid)")
 
 
-async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_seconds: int,
-                 expires_in_seconds: Optional[int] = None) -> Rotated:
-    """expires_in_seconds: the successor's lifetime, checked as create()
-    checks a new token's; None keeps the old token's expiry.  Answers, in
-    this order: 404 (not the caller's), 401, 403 (scopes, lifetime), 422
-    (a new token expiring before the old one stops), and 409
-    AlreadyRotated, which names the successor: the caller owns it."""
+async def _target(conn: AsyncConnection, who: Authority, token_id: UUID, verb: str, check_lifetime: bool) -> Row:
+    """The token a caller means to rotate or revoke, if the caller may:
+    404 if it is not the caller's; for a bearer token, 401 if that token is
+    gone, and 403 if the target has a scope the calling token lacks or, with
+    check_lifetime, outlives it.  Rotation and revocation follow the same
+    rule: a narrow or short-lived token may act on no broader token."""
     check = (await conn.execute(ROTATION_CHECK, {
         "token_id": token_id, "caller_token_id": who.token_id,
         "caller_scopes": sorted(who.scopes) if who.scopes is not None else None,
@@ -324,10 +342,30 @@ async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_se
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or missing token",
                                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         if not check.within_scopes:
-            raise _forbidden("cannot rotate a token that has scopes the calling token lacks")
-        if expires_in_seconds is None and not check.within_lifetime:
-            raise _forbidden("cannot rotate a token that outlives the calling token")
-    ttl = None if expires_in_seconds is None else await _lifetime(conn, who, expires_in_seconds)
+            raise _forbidden(f"cannot {verb} a token that has scopes the calling token lacks")
+        if check_lifetime and not check.within_lifetime:
+            raise _forbidden(f"cannot {verb} a token that outlives the calling token")
+    return check
+
+
+async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_seconds: int,
+                 expires_in_seconds: Optional[int] = None) -> Rotated:
+    """expires_in_seconds: the successor's lifetime, checked as create()
+    checks a new token's; None keeps the old token's expiry (at most the
+    longest lifetime a new token may have).  Answers, in
+    this order: 404 (not the caller's), 401, 403 (scopes, lifetime), 422
+    (a new token expiring before the old one stops), and 409
+    AlreadyRotated, which names the successor: the caller owns it."""
+    check = await _target(conn, who, token_id, "rotate", check_lifetime=expires_in_seconds is None)
+    if expires_in_seconds is not None:
+        ttl: Optional[int] = await _lifetime(conn, who, expires_in_seconds)
+    else:
+        # The old token's expiry, unless it never expires or is further away
+        # than a new token may live: then the longest a new token may live.
+        # Every token made through the API or the pages expires, successors
+        # of bootstrap tokens included.
+        allowed = await _lifetime(conn, who, None)
+        ttl = None if check.remaining is not None and check.remaining <= allowed else allowed
     # The extension would let the new token expire before the old one stops
     # (at the end of the grace period, or at its own expiry if sooner).
     old_stops_in = grace_seconds if check.remaining is None else min(grace_seconds, check.remaining)
@@ -356,11 +394,10 @@ async def rotate(conn: AsyncConnection, who: Authority, token_id: UUID, grace_se
 
 # ------------------------------------------------------------ revocation
 
-OWNER = text("SELECT user_id FROM api_tokens WHERE id = :id").columns(user_id=UUID_TYPE)
-REVOKE = text("SELECT api_token_revoke(:token_id)")
-REVOKE_USER = text("SELECT api_token_revoke_user(:user_id)")
-REVOKE_LEAKED = text("SELECT api_token_revoke_leaked(CAST(:tokens AS text[]))")
-REVOKE_FAMILY = text("SELECT api_token_revoke_family(:token_id)")
+REVOKE = text("SELECT api_tokens.api_token_revoke(CAST(:token_id AS uuid))")
+REVOKE_USER = text("SELECT api_tokens.api_token_revoke_user(CAST(:user_id AS uuid))")
+REVOKE_LEAKED = text("SELECT api_tokens.api_token_revoke_leaked(CAST(:tokens AS text[]))")
+REVOKE_FAMILY = text("SELECT api_tokens.api_token_revoke_family(CAST(:token_id AS uuid))")
 # After api_token_revoke_leaked in the same transaction, every known token
 # is inactive; and the transaction is made read-only first (READ_ONLY), so
 # that validating them is a lookup, not a use: api_token_validate records
@@ -371,16 +408,16 @@ REVOKE_FAMILY = text("SELECT api_token_revoke_family(:token_id)")
 READ_ONLY = text("SET TRANSACTION READ ONLY")
 LEAKED_STATUSES = text(
     "SELECT v.status FROM unnest(CAST(:tokens AS text[])) WITH ORDINALITY AS u(token, n)"
-    " CROSS JOIN LATERAL api_token_validate(u.token) AS v ORDER BY u.n")
+    " CROSS JOIN LATERAL api_tokens.api_token_validate(u.token, CAST(NULL AS text[])) AS v ORDER BY u.n")
 
 
 async def revoke_own(conn: AsyncConnection, who: Authority, token_id: UUID) -> bool:
     """404 unless the token belongs to the caller: api_token_revoke acts on
-    any token id it is given.  A token never changes owner, so checking
-    first and acting next is safe.  True if the token was active."""
-    owner = (await conn.execute(OWNER, {"id": token_id})).scalar_one_or_none()
-    if owner != who.user_id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    any token id it is given.  A bearer token may revoke only tokens within
+    its scopes and lifetime (itself included), as for rotation (_target).
+    A token never changes owner, so checking first and acting next is safe.
+    True if the token was active."""
+    await _target(conn, who, token_id, "revoke", check_lifetime=True)
     await act_as(conn, who.actor)
     return (await conn.execute(REVOKE, {"token_id": token_id})).scalar_one()
 
@@ -405,13 +442,20 @@ async def revoke_user(conn: AsyncConnection, actor: str, user_id: UUID) -> int:
     return (await conn.execute(REVOKE_USER, {"user_id": user_id})).scalar_one()
 
 
-async def revoke_leaked(conn: AsyncConnection, actor: str, tokens: Sequence[str]) -> LeakCheck:
+async def revoke_leaked(conn: AsyncConnection, actor: str, tokens: Sequence[str], batch: int = 1000) -> LeakCheck:
     """Revokes the tokens (given in plaintext) that are ours, and says which
-    were: found by their hash, whatever their state."""
+    were: found by their hash, whatever their state.  They are sent `batch`
+    at a time: all revoked first, then all looked up."""
     if not tokens:
         return LeakCheck(0, [])
     await act_as(conn, actor)
-    revoked = (await conn.execute(REVOKE_LEAKED, {"tokens": list(tokens)})).scalar_one()
+    batches = [list(tokens[i:i + batch]) for i in range(0, len(tokens), batch)]
+    revoked = 0
+    for part in batches:
+        revoked += (await conn.execute(REVOKE_LEAKED, {"tokens": part})).scalar_one()
     await conn.execute(READ_ONLY)  # possible after writes; they still commit
-    statuses = (await conn.execute(LEAKED_STATUSES, {"tokens": list(tokens)})).scalars().all()
-    return LeakCheck(revoked, [rule_for(s).known for s in statuses])
+    known: List[bool] = []
+    for part in batches:
+        statuses = (await conn.execute(LEAKED_STATUSES, {"tokens": part})).scalars().all()
+        known.extend(rule_for(s).known for s in statuses)
+    return LeakCheck(revoked, known)

@@ -1,42 +1,52 @@
 """The pages: login, "Personal access tokens" for every user, and the admin
 page.  Server-rendered Jinja2 templates and one small script, no build step.
 
-- Sessions are Starlette's signed cookies (HttpOnly, SameSite=Lax, eight
-  hours, Secure when SESSION_HTTPS_ONLY is set).  They hold the user's id, a
-  CSRF token and at most a one-line notice; never a token.  Who the user is,
-  and whether an administrator, is read from the database on every request.
-- Every POST is checked before its form is parsed for the session, then for
-  its Origin (when the browser sends one) and for the session's CSRF token
-  in a hidden field (the synchronizer-token pattern).
+- Sessions are kept in the database (app/sessions.py), so that logging
+  out, an administrator or a password change ends them at once; they also
+  end after SESSION_IDLE_SECONDS without a request, and
+  SESSION_LIFETIME_SECONDS after the login.  Their cookie is HttpOnly,
+  SameSite=Lax, and Secure with SESSION_HTTPS_ONLY=1.  A session holds the
+  user's id, a CSRF token and at most a one-line notice; never a token.
+  Who the user is, and whether an administrator, is read from the database
+  on every request.
+- Every POST is checked for its Origin (when the browser sends one), then
+  for the session's CSRF token in a hidden field (the synchronizer-token
+  pattern); the login form, before any session, for a token bound to a
+  cookie of its own.  Logins are throttled (app/throttle.py).
 - A plaintext token appears in exactly one response, the page that follows
-  its creation or rotation, sent with Cache-Control: no-store.  Tokens never
-  go in a URL (every form that takes one posts it), the session, or a log
-  line.
+  its creation or rotation, sent with Cache-Control: no-store; the form
+  that made it carries a nonce, so that sending it again (a reload) makes
+  nothing.  Tokens never go in a URL (every form that takes one, the admin
+  search included, posts it), the session, or a log line.
+- No input the application refuses is ever shown back; text that cannot
+  be encoded (a lone surrogate, from a form in a strange charset) is
+  refused with 400 before anything else reads it.
 - What a user does on their page is recorded by the extension as the actor
   user:<id>, what an administrator does on the admin page as admin:<id>
   (app/tokens.py, act_as).
 """
 import hmac
 import logging
-import secrets
-from dataclasses import dataclass
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, List, Optional
 from urllib.parse import urlencode
 from uuid import UUID
 
-import anyio
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 from starlette.datastructures import FormData
 
-from . import tokens
+from . import sessions, tokens
 from .db import get_engine
 from .passwords import MAX_PASSWORD_CHARS, verify_password
-from .rules import DAY, MAX_LIFETIME_SECONDS, SCOPES, clean_name
+from .rules import DAY, MAX_LIFETIME_SECONDS, SCOPES, clean_name, shown_name
+from .sessions import Session
+from .settings import Settings
+from .throttle import Busy, LoginThrottle
 from .tokens import AlreadyRotated, Authority, Issued, admin_actor, database_errors
 
 log = logging.getLogger(__name__)
@@ -47,7 +57,6 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 # Paths whose errors are pages rather than JSON (app/main.py).
 PAGE_PREFIXES = ("/login", "/logout", "/settings", "/admin")
-SESSION_MAX_AGE = 8 * 3600
 
 EXPIRY_DAYS = [7, 30, 60, 90, 365]
 DEFAULT_EXPIRY_DAYS = 30
@@ -55,6 +64,14 @@ assert max(EXPIRY_DAYS) * DAY <= MAX_LIFETIME_SECONDS
 GRACE_CHOICES = [(0, "at once"), (3600, "in 1 hour"), (DAY, "in 1 day"), (7 * DAY, "in 7 days")]
 MAX_LEAKED_TOKENS = 1000
 PREFIX_CHARS = 8  # api_token_prefix: what the token lists show
+ADMIN_PAGE_ROWS = 50
+MAX_ADMIN_PAGE = 10000
+# A whole token, as api_token_generate makes them: a brand of letters and
+# digits, "_", 36 characters of base 62.  Never taken into a URL.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9]{1,10}_[0-9A-Za-z]{36}")
+
+ALREADY_SUBMITTED = ("That form was already sent: the token it made was shown once, and cannot be shown "
+                     "again. If you did not copy it, revoke it and make a new one.")
 
 
 def _when(value: Optional[datetime], utc: bool = False) -> str:
@@ -65,13 +82,8 @@ def _when(value: Optional[datetime], utc: bool = False) -> str:
 
 
 templates.env.filters["when"] = _when
-
-
-@dataclass(frozen=True)
-class WebUser:
-    id: UUID
-    email: str
-    is_admin: bool
+templates.env.filters["name"] = shown_name
+templates.env.globals["new_nonce"] = sessions.new_nonce
 
 
 class LoginRequired(Exception):
@@ -87,80 +99,73 @@ class PageError(Exception):
         self.message = message
 
 
-USER = text("SELECT id, email, is_admin FROM users WHERE id = :id")
-LOGIN = text("SELECT id, password_hash FROM users WHERE email = :email")
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
 
 
-async def current_user(request: Request) -> Optional[WebUser]:
-    raw = request.session.get("uid")
-    if not raw:
-        return None
-    try:
-        user_id = UUID(raw)
-    except (TypeError, ValueError):
-        request.session.clear()
-        return None
-    async with get_engine(request).begin() as conn:
-        row = (await conn.execute(USER, {"id": user_id})).one_or_none()
-    if row is None:  # deleted since login
-        request.session.clear()
-        return None
-    return WebUser(UUID(str(row.id)), row.email, row.is_admin)
+async def current_session(request: Request) -> Optional[Session]:
+    return await sessions.find(request, get_engine(request), settings_of(request))
 
 
-async def require_user(request: Request) -> WebUser:
-    user = await current_user(request)
-    if user is None:
+async def require_user(request: Request) -> Session:
+    session = await current_session(request)
+    if session is None:
         raise LoginRequired()
-    return user
+    return session
 
 
-async def require_admin(request: Request) -> WebUser:
-    user = await require_user(request)
-    if not user.is_admin:
+async def require_admin(request: Request) -> Session:
+    session = await require_user(request)
+    if not session.is_admin:
         raise PageError(status.HTTP_403_FORBIDDEN, "This page is for administrators.")
-    return user
-
-
-def csrf_token(request: Request) -> str:
-    if "csrf" not in request.session:
-        request.session["csrf"] = secrets.token_urlsafe(32)
-    return request.session["csrf"]
+    return session
 
 
 def _own_origin(request: Request) -> str:
+    # The scheme is the one a trusted proxy reports (app/middleware.py).
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-async def checked_form(request: Request) -> FormData:
-    """The posted form, after the CSRF checks; call it once the session has
-    been checked.  A browser sends Origin with every POST: a foreign one is
-    refused at once.  The hidden csrf_token must equal the session's."""
+def _check_origin(request: Request) -> None:
+    """A browser sends Origin with every POST: a foreign one is refused."""
     origin = request.headers.get("origin")
     if origin is not None and origin != _own_origin(request):
         raise PageError(status.HTTP_403_FORBIDDEN, "Cross-site request refused (CSRF check failed).")
+
+
+async def checked_form(request: Request, session: Session) -> FormData:
+    """The posted form of a signed-in user, after the CSRF checks: Origin,
+    and the hidden csrf_token, which must equal the session's."""
+    _check_origin(request)
     form = await request.form()
     sent = form.get("csrf_token")
-    expected = request.session.get("csrf")
-    if not isinstance(sent, str) or not expected or \
-            not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode()):
+    if not isinstance(sent, str) or not sent.isascii() or \
+            not hmac.compare_digest(sent.encode("ascii"), session.csrf_token.encode("ascii")):
         raise PageError(status.HTTP_403_FORBIDDEN,
                         "The form's security token is missing or wrong (CSRF check failed). "
                         "Reload the page and try again.")
     return form
 
 
-def _notice(request: Request, message: str) -> None:
+async def _notice(request: Request, session: Session, message: str) -> None:
     """A one-line notice for the next page (kept in the session: never a token)."""
-    request.session["notice"] = message
+    await sessions.set_notice(get_engine(request), session, message)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    context.setdefault("user", None)
-    return templates.TemplateResponse(template, {
-        "request": request, "csrf_token": csrf_token(request),
-        "notice": request.session.pop("notice", None), **context,
+    """A page.  Signed in, its forms carry the session's CSRF token; before
+    a login, the login form's (and its cookie, if new)."""
+    session = getattr(request.state, "session", None)
+    settings = settings_of(request)
+    context.setdefault("user", session)
+    csrf = session.csrf_token if session is not None else sessions.login_csrf(request, settings)
+    response = templates.TemplateResponse(template, {
+        "request": request, "csrf_token": csrf,
+        "notice": session.notice if session is not None else None, **context,
     }, status_code=status_code)
+    if session is None:
+        sessions.login_csrf(request, settings, response)
+    return response
 
 
 def _redirect(path: str) -> RedirectResponse:
@@ -174,11 +179,24 @@ def _uuid(value: str) -> UUID:
         raise PageError(status.HTTP_404_NOT_FOUND, "No such token.") from None
 
 
+def encodable(value: str) -> bool:
+    """Text that UTF-8 can hold, without NUL (which no PostgreSQL text
+    can): what may reach the database or a page."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
 def _field(form: FormData, name: str, max_chars: int = 1000) -> str:
-    """A text field; 400 for a file, an overlong value, or a NUL (which no
-    PostgreSQL text can hold: the query would fail)."""
+    """A text field; 400 for a file, an overlong value, or text that cannot
+    be stored or shown (a form sent with charset=unicode_escape can hold a
+    lone surrogate)."""
     value = form.get(name, "")
-    if not isinstance(value, str) or len(value) > max_chars or "\x00" in value:
+    if not isinstance(value, str) or len(value) > max_chars or not encodable(value):
         raise PageError(status.HTTP_400_BAD_REQUEST, f"Invalid field {name}.")
     return value
 
@@ -196,60 +214,113 @@ def _optional_choice(form: FormData, name: str, allowed: List[int]) -> Optional[
     return None if _field(form, name, 20) == "" else _choice(form, name, allowed)
 
 
+def _nonce(form: FormData) -> str:
+    value = form.get("nonce")
+    if not sessions.valid_nonce(value):
+        raise PageError(status.HTTP_400_BAD_REQUEST, "This form is incomplete. Reload the page and try again.")
+    return value
+
+
+class _AlreadySubmitted(Exception):
+    pass
+
+
 # ------------------------------------------------------------------ login
 
 @router.get("/", include_in_schema=False)
 async def home(request: Request) -> Response:
-    return _redirect("/settings/tokens" if request.session.get("uid") else "/login")
+    return _redirect("/settings/tokens" if await current_session(request) else "/login")
+
+
+# Emails are stored in lower case (migration 0004).
+LOGIN = text("SELECT id, password_hash FROM public.users WHERE email = lower(CAST(:email AS text))")
+END_SESSION = text("DELETE FROM public.web_sessions WHERE id = CAST(:id AS text)")
+
+
+def _login_page(request: Request, status_code: int = 200, error: Optional[str] = None, email: str = "",
+                headers: Optional[dict] = None) -> HTMLResponse:
+    # The email is shown back only if it is plain printable text.
+    shown = email if email.isprintable() and len(email) <= 254 else ""
+    response = render(request, "login.html", status_code, title="Log in", error=error, email=shown)
+    response.headers.update(headers or {})
+    return response
 
 
 @router.get("/login", include_in_schema=False)
 async def login_page(request: Request) -> Response:
-    if await current_user(request) is not None:
+    if await current_session(request) is not None:
         return _redirect("/settings/tokens")
-    return render(request, "login.html", title="Log in")
+    return _login_page(request)
 
 
 @router.post("/login", include_in_schema=False)
 async def login(request: Request) -> Response:
-    form = await checked_form(request)  # login CSRF: the anonymous session's token
-    email = _field(form, "email", 254).strip()
-    password = _field(form, "password", MAX_PASSWORD_CHARS)
+    settings = settings_of(request)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    _check_origin(request)
+    form = await request.form()
+    email = form.get("email", "")
+    password = form.get("password", "")
+    if not (isinstance(email, str) and len(email) <= 254 and encodable(email) and
+            isinstance(password, str) and len(password) <= MAX_PASSWORD_CHARS and encodable(password)):
+        return _login_page(request, status.HTTP_400_BAD_REQUEST, "Enter an email address and a password.")
+    email = email.strip()
+    if not sessions.login_csrf_matches(request, settings, form.get("csrf_token")):
+        # A form older than its cookie (the browser was closed, or the
+        # cookie cleared): a new form, not an error page.
+        return _login_page(request, status.HTTP_403_FORBIDDEN,
+                           "This login form had expired. Please log in again.", email)
+    wait = throttle.attempt(email, request.client.host if request.client else None)
+    if wait is not None:
+        log.info("login throttled")
+        minutes = (wait + 59) // 60
+        return _login_page(request, status.HTTP_429_TOO_MANY_REQUESTS,
+                           f"Too many login attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+                           email, headers={"Retry-After": str(wait)})
     async with get_engine(request).begin() as conn:
         row = (await conn.execute(LOGIN, {"email": email})).one_or_none()
-    # The same work, in a thread, whether the user exists or not.
-    ok = await anyio.to_thread.run_sync(verify_password, password, row.password_hash if row else None)
+    try:
+        # The same work whether the user exists or not.
+        ok = await throttle.hashing.run(verify_password, password, row.password_hash if row else None)
+    except Busy:
+        log.warning("login refused: too many logins waiting for a password hash")
+        return _login_page(request, status.HTTP_503_SERVICE_UNAVAILABLE,
+                           "The server is busy. Try again in a moment.", email, headers={"Retry-After": "5"})
     if not ok:
         log.info("failed login")
-        return render(request, "login.html", status.HTTP_401_UNAUTHORIZED, title="Log in",
-                      error="Wrong email or password.", email=email)
-    request.session.clear()  # a new session: new CSRF token, nothing carried over
-    request.session["uid"] = str(row.id)
-    request.session["csrf"] = secrets.token_urlsafe(32)
+        return _login_page(request, status.HTTP_401_UNAUTHORIZED, "Wrong email or password.", email)
+    throttle.succeeded(email)
+    previous = await current_session(request)
+    response = _redirect("/settings/tokens")
+    async with get_engine(request).begin() as conn:
+        if previous is not None:  # a new session: nothing carried over
+            await conn.execute(END_SESSION, {"id": previous.id})
+        await sessions.start(conn, settings, response, row.id)
     log.info("user %s logged in", row.id)
-    return _redirect("/settings/tokens")
+    return response
 
 
 @router.post("/logout", include_in_schema=False)
 async def logout(request: Request) -> Response:
-    await require_user(request)
-    await checked_form(request)
-    request.session.clear()
-    return _redirect("/login")
+    session = await require_user(request)
+    await checked_form(request, session)
+    response = _redirect("/login")
+    await sessions.end(get_engine(request), settings_of(request), session, response)
+    log.info("user %s logged out", session.user_id)
+    return response
 
 
 # ------------------------------------------------- personal access tokens
 
-def _tokens_page(request: Request, user: WebUser, rows, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return render(request, "tokens.html", status_code, title="Personal access tokens", user=user,
+def _tokens_page(request: Request, session: Session, rows, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return render(request, "tokens.html", status_code, title="Personal access tokens",
                   tokens=rows, scopes=SCOPES, expiry_days=EXPIRY_DAYS, default_expiry=DEFAULT_EXPIRY_DAYS,
-                  grace_choices=GRACE_CHOICES, **context)
+                  grace_choices=GRACE_CHOICES, max_days=max(EXPIRY_DAYS), **context)
 
 
-def _token_page(request: Request, user: WebUser, issued: Issued, name: str, scopes: List[str],
-                **context: Any) -> HTMLResponse:
+def _token_page(request: Request, issued: Issued, name: str, scopes: List[str], **context: Any) -> HTMLResponse:
     """The one page that shows a plaintext token."""
-    response = render(request, "token_created.html", title="Your new token", user=user,
+    response = render(request, "token_created.html", title="Your new token",
                       issued=issued, name=name, scopes=scopes, **context)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
@@ -258,16 +329,17 @@ def _token_page(request: Request, user: WebUser, issued: Issued, name: str, scop
 
 @router.get("/settings/tokens", include_in_schema=False)
 async def tokens_page(request: Request) -> Response:
-    user = await require_user(request)
+    session = await require_user(request)
     async with get_engine(request).begin() as conn:
-        rows = await tokens.list_for_user(conn, user.id)
-    return _tokens_page(request, user, rows)
+        rows = await tokens.list_for_user(conn, session.user_id)
+    return _tokens_page(request, session, rows)
 
 
 @router.post("/settings/tokens", include_in_schema=False)
 async def create_token(request: Request) -> Response:
-    user = await require_user(request)
-    form = await checked_form(request)
+    session = await require_user(request)
+    form = await checked_form(request, session)
+    nonce = _nonce(form)
     name = _field(form, "name", 400)
     scopes = form.getlist("scopes")
     days = _choice(form, "expires_days", EXPIRY_DAYS)
@@ -275,113 +347,183 @@ async def create_token(request: Request) -> Response:
     try:
         name = clean_name(name)
     except ValueError as e:
-        error = f"The name {e}."
+        error, name = f"The name {e}.", ""  # a refused name is not shown back
     if not all(isinstance(s, str) and s in SCOPES for s in scopes):
         error = "Choose scopes from the list."
+    elif not scopes and not error:
+        error = "Choose at least one scope: a token without scopes can do nothing here."
     if error:
         async with get_engine(request).begin() as conn:
-            rows = await tokens.list_for_user(conn, user.id)
-        return _tokens_page(request, user, rows, status.HTTP_422_UNPROCESSABLE_ENTITY,
-                            error=error, form_name=name if isinstance(name, str) else "")
+            rows = await tokens.list_for_user(conn, session.user_id)
+        return _tokens_page(request, session, rows, status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            error=error, form_name=name)
     scopes = [s for s in SCOPES if s in scopes]
     try:
         async with database_errors(), get_engine(request).begin() as conn:
-            issued = await tokens.create(conn, Authority.of_user(user.id), name, scopes, days * DAY)
+            if not await sessions.first_submission(conn, session, nonce):
+                raise _AlreadySubmitted()
+            issued = await tokens.create(conn, Authority.of_user(session.user_id), name, scopes, days * DAY)
+    except _AlreadySubmitted:
+        await _notice(request, session, ALREADY_SUBMITTED)
+        return _redirect("/settings/tokens")
     except HTTPException as e:
         raise PageError(e.status_code, str(e.detail)) from None
-    log.info("token %s created on the settings page by user %s", issued.id, user.id)
-    return _token_page(request, user, issued, name, scopes)
+    log.info("token %s created on the settings page by user %s", issued.id, session.user_id)
+    return _token_page(request, issued, name, scopes)
 
 
 @router.post("/settings/tokens/{token_id}/revoke", include_in_schema=False)
 async def revoke_token(token_id: str, request: Request) -> Response:
-    user = await require_user(request)
-    await checked_form(request)
+    session = await require_user(request)
+    await checked_form(request, session)
     tid = _uuid(token_id)
     try:
         async with database_errors(), get_engine(request).begin() as conn:
-            was_active = await tokens.revoke_own(conn, Authority.of_user(user.id), tid)
+            was_active = await tokens.revoke_own(conn, Authority.of_user(session.user_id), tid)
     except HTTPException as e:
         raise PageError(e.status_code, "No such token.") from None
-    log.info("token %s revoked on the settings page by user %s", tid, user.id)
-    _notice(request, "Token revoked: it no longer works." if was_active else "That token was already revoked.")
+    log.info("token %s revoked on the settings page by user %s", tid, session.user_id)
+    await _notice(request, session,
+                  "Token revoked: it no longer works." if was_active else "That token was already revoked.")
     return _redirect("/settings/tokens")
 
 
 @router.post("/settings/tokens/{token_id}/rotate", include_in_schema=False)
 async def rotate_token(token_id: str, request: Request) -> Response:
-    user = await require_user(request)
-    form = await checked_form(request)
+    session = await require_user(request)
+    form = await checked_form(request, session)
+    nonce = _nonce(form)
     tid = _uuid(token_id)
     grace = _choice(form, "grace_seconds", [g for g, _ in GRACE_CHOICES])
-    # Empty: the new token keeps the old one's expiry.
+    # Empty: the new token keeps the old one's expiry (at most the maximum).
     days = _optional_choice(form, "expires_days", EXPIRY_DAYS)
     try:
         async with database_errors(), get_engine(request).begin() as conn:
-            rotated = await tokens.rotate(conn, Authority.of_user(user.id), tid, grace,
+            if not await sessions.first_submission(conn, session, nonce):
+                raise _AlreadySubmitted()
+            rotated = await tokens.rotate(conn, Authority.of_user(session.user_id), tid, grace,
                                           None if days is None else days * DAY)
-            listed = {r.id: r for r in await tokens.list_for_user(conn, user.id)}
+            listed = {r.id: r for r in await tokens.list_for_user(conn, session.user_id)}
+    except _AlreadySubmitted:
+        await _notice(request, session, ALREADY_SUBMITTED)
+        return _redirect("/settings/tokens")
     except AlreadyRotated as e:
         # The user's own token, and so its successor: name it.
         async with get_engine(request).begin() as conn:
-            successor = {r.id: r for r in await tokens.list_for_user(conn, user.id)}.get(e.successor_id)
+            successor = {r.id: r for r in await tokens.list_for_user(conn, session.user_id)}.get(e.successor_id)
         raise PageError(e.status_code, "That token was already rotated" + (
-            f": its replacement is “{successor.name}” ({successor.prefix}…). Rotate that one instead."
+            f": its replacement is “{shown_name(successor.name)}” ({successor.prefix}…). Rotate that one instead."
             if successor else ".")) from None
     except HTTPException as e:
         raise PageError(e.status_code, "That token cannot be rotated: it is revoked, expired or gone."
                         if e.status_code == status.HTTP_409_CONFLICT else "No such token.") from None
-    log.info("token %s rotated to %s on the settings page by user %s", tid, rotated.successor.id, user.id)
+    log.info("token %s rotated to %s on the settings page by user %s", tid, rotated.successor.id, session.user_id)
     new = listed.get(rotated.successor.id)
-    return _token_page(request, user, rotated.successor, new.name if new else "",
-                       list(new.scopes or []) if new else [], rotated=rotated)
+    return _token_page(request, rotated.successor, new.name if new else "",
+                       list(new.scopes or []) if new else [], rotated=rotated,
+                       old_prefix=listed[tid].prefix if tid in listed else None)
 
 
 # -------------------------------------------------------------- the admin
 
 def _admin_filters(source) -> dict:
     """The search: a token prefix (exactly as the lists show it, the first
-    8 characters) and part of an email address."""
-    prefix = (source.get("prefix") or "").strip().rstrip(".…")
-    email = "".join(ch for ch in (source.get("user") or "") if ch.isprintable()).strip()
-    return {"prefix": prefix[:PREFIX_CHARS + 1], "user": email[:254]}
+    8 characters) and part of an email address; each shown back only if it
+    is plain printable text of a sensible length."""
+    prefix = source.get("prefix") or ""
+    user = source.get("user") or ""
+    prefix = prefix.strip().rstrip(".…") if isinstance(prefix, str) else ""
+    user = user.strip() if isinstance(user, str) else ""
+    return {"prefix": prefix if prefix.isprintable() and len(prefix) <= 64 and encodable(prefix) else "",
+            "user": user if user.isprintable() and len(user) <= 254 and encodable(user) else ""}
 
 
-def _admin_url(filters: dict) -> str:
-    query = urlencode({k: v for k, v in filters.items() if v})
+def _filter_error(filters: dict, raw_user: object) -> Optional[str]:
+    """Why the search cannot run, if it cannot."""
+    prefix = filters["prefix"]
+    if isinstance(raw_user, str) and TOKEN_PATTERN.search(raw_user):
+        filters["user"] = ""  # not shown back
+        return ("That looks like a whole token: never paste one into a search box. "
+                "Search by its prefix (its first 8 characters), or revoke it below.")
+    if isinstance(raw_user, str) and raw_user.strip() and not filters["user"]:
+        return "The email to search for must be plain printable text."
+    if prefix and (len(prefix) != PREFIX_CHARS or not all(c.isascii() and (c.isalnum() or c == "_") for c in prefix)):
+        filters["prefix"] = prefix[:PREFIX_CHARS] if prefix.isascii() else ""
+        return f"A prefix is the first {PREFIX_CHARS} characters of a token, as the lists show it (pat_AbCd)."
+    return None
+
+
+def _admin_url(filters: dict, page: int = 1) -> str:
+    query = urlencode({k: v for k, v in {**filters, "page": page if page > 1 else ""}.items() if v})
     return "/admin/tokens" + (f"?{query}" if query else "")
 
 
-@router.get("/admin/tokens", include_in_schema=False)
-async def admin_page(request: Request) -> Response:
-    user = await require_admin(request)
-    filters = _admin_filters(request.query_params)
-    error = None
-    prefix = filters["prefix"]
-    if prefix and (len(prefix) != PREFIX_CHARS or not all(c.isascii() and (c.isalnum() or c == "_") for c in prefix)):
-        error = f"A prefix is the first {PREFIX_CHARS} characters of a token, as the lists show it (pat_AbCd)."
-        prefix = ""
-    async with get_engine(request).begin() as conn:
-        rows = [] if error else await tokens.search(conn, prefix or None, filters["user"] or None)
-    users = {}
+def _page_number(value: Optional[str]) -> int:
+    if not value:
+        return 1
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ADMIN_PAGE:
+        raise PageError(status.HTTP_400_BAD_REQUEST, "Invalid page number.")
+    return int(value)
+
+
+async def _admin_page(request: Request, session: Session, filters: dict, error: Optional[str],
+                      page: int = 1) -> HTMLResponse:
+    rows: list = []
+    if error is None:
+        async with get_engine(request).begin() as conn:
+            rows = await tokens.search(conn, filters["prefix"] or None, filters["user"] or None,
+                                       ADMIN_PAGE_ROWS + 1, (page - 1) * ADMIN_PAGE_ROWS)
+    more, rows = len(rows) > ADMIN_PAGE_ROWS, rows[:ADMIN_PAGE_ROWS]
+    users: dict = {}
     for r in rows:
         users.setdefault(r.user_id, {"id": r.user_id, "email": r.email, "active": 0})
         users[r.user_id]["active"] += r.status == "active"
     return render(request, "admin.html", status.HTTP_422_UNPROCESSABLE_ENTITY if error else 200,
-                  title="All tokens", user=user, tokens=rows, users=list(users.values()),
-                  filters=filters, error=error, max_leaked=MAX_LEAKED_TOKENS)
+                  title="All tokens", tokens=rows, users=list(users.values()), filters=filters, error=error,
+                  max_leaked=MAX_LEAKED_TOKENS, page=page, first_row=(page - 1) * ADMIN_PAGE_ROWS + 1,
+                  newer_url=_admin_url(filters, page - 1) if page > 1 else None,
+                  older_url=_admin_url(filters, page + 1) if more else None)
+
+
+@router.get("/admin/tokens", include_in_schema=False)
+async def admin_page(request: Request) -> Response:
+    session = await require_admin(request)
+    filters = _admin_filters(request.query_params)
+    error = _filter_error(filters, request.query_params.get("user"))
+    return await _admin_page(request, session, filters, error, _page_number(request.query_params.get("page")))
+
+
+@router.post("/admin/search", include_in_schema=False)
+async def admin_search(request: Request) -> Response:
+    """The search form posts here, and is sent on to the page's URL once
+    checked: a whole token pasted into a box never reaches a URL (and so
+    neither the browser's history nor an access log)."""
+    session = await require_admin(request)
+    form = await checked_form(request, session)
+    filters = _admin_filters(form)
+    error = _filter_error(filters, form.get("user"))
+    if error:
+        return await _admin_page(request, session, filters, error)
+    return _redirect(_admin_url(filters))
+
+
+def _back_to_search(form: FormData) -> RedirectResponse:
+    filters = _admin_filters(form)
+    if _filter_error(dict(filters), form.get("user")):
+        filters = {"prefix": "", "user": ""}
+    return _redirect(_admin_url(filters))
 
 
 @router.post("/admin/tokens/{token_id}/revoke", include_in_schema=False)
 async def admin_revoke(token_id: str, request: Request) -> Response:
     admin = await require_admin(request)
-    form = await checked_form(request)
+    form = await checked_form(request, admin)
     tid = _uuid(token_id)
     async with get_engine(request).begin() as conn:
-        was_active = await tokens.revoke_any(conn, admin_actor(admin.id), tid)
-    log.info("token %s revoked by administrator %s", tid, admin.id)
-    _notice(request, "Token revoked." if was_active else "That token was not active.")
-    return _redirect(_admin_url(_admin_filters(form)))
+        was_active = await tokens.revoke_any(conn, admin_actor(admin.user_id), tid)
+    log.info("token %s revoked by administrator %s", tid, admin.user_id)
+    await _notice(request, admin, "Token revoked." if was_active else "That token was not active.")
+    return _back_to_search(form)
 
 
 @router.post("/admin/tokens/{token_id}/revoke-family", include_in_schema=False)
@@ -389,48 +531,62 @@ async def admin_revoke_family(token_id: str, request: Request) -> Response:
     """Every active token of the lineage: for a leaked token that was
     rotated, whoever holds it may also hold (or have made) its successors."""
     admin = await require_admin(request)
-    form = await checked_form(request)
+    form = await checked_form(request, admin)
     tid = _uuid(token_id)
     try:
         async with database_errors(), get_engine(request).begin() as conn:
-            count = await tokens.revoke_family(conn, admin_actor(admin.id), tid)
+            count = await tokens.revoke_family(conn, admin_actor(admin.user_id), tid)
     except HTTPException as e:  # 40001 cannot happen in READ COMMITTED; be safe anyway
         raise PageError(e.status_code, "Could not revoke the token's family; try again.") from None
-    log.info("%d tokens of the family of token %s revoked by administrator %s", count, tid, admin.id)
-    _notice(request, f"{count} active token{'s' if count != 1 else ''} of the family revoked.")
-    return _redirect(_admin_url(_admin_filters(form)))
+    log.info("%d tokens of the family of token %s revoked by administrator %s", count, tid, admin.user_id)
+    await _notice(request, admin, f"{count} active token{'s' if count != 1 else ''} of the family revoked.")
+    return _back_to_search(form)
 
 
 @router.post("/admin/users/{user_id}/revoke", include_in_schema=False)
 async def admin_revoke_user(user_id: str, request: Request) -> Response:
     admin = await require_admin(request)
-    form = await checked_form(request)
+    form = await checked_form(request, admin)
     uid = _uuid(user_id)
     try:
         async with database_errors(), get_engine(request).begin() as conn:
-            count = await tokens.revoke_user(conn, admin_actor(admin.id), uid)
+            count = await tokens.revoke_user(conn, admin_actor(admin.user_id), uid)
     except HTTPException as e:  # 40001 cannot happen in READ COMMITTED; be safe anyway
         raise PageError(e.status_code, "Could not revoke the user's tokens; try again.") from None
-    log.info("%d tokens of user %s revoked by administrator %s", count, uid, admin.id)
-    _notice(request, f"{count} active token{'s' if count != 1 else ''} of the user revoked.")
-    return _redirect(_admin_url(_admin_filters(form)))
+    log.info("%d tokens of user %s revoked by administrator %s", count, uid, admin.user_id)
+    await _notice(request, admin, f"{count} active token{'s' if count != 1 else ''} of the user revoked.")
+    return _back_to_search(form)
+
+
+@router.post("/admin/users/{user_id}/end-sessions", include_in_schema=False)
+async def admin_end_sessions(user_id: str, request: Request) -> Response:
+    """Logs the user out everywhere, at once (their tokens are untouched)."""
+    admin = await require_admin(request)
+    form = await checked_form(request, admin)
+    uid = _uuid(user_id)
+    async with get_engine(request).begin() as conn:
+        count = await sessions.end_all(conn, uid)
+    log.info("%d sessions of user %s ended by administrator %s", count, uid, admin.user_id)
+    if uid == admin.user_id:
+        return _redirect("/login")  # the administrator's own session was among them
+    await _notice(request, admin, f"{count} session{'s' if count != 1 else ''} of the user ended.")
+    return _back_to_search(form)
 
 
 @router.post("/admin/leaked", include_in_schema=False)
 async def admin_leaked(request: Request) -> Response:
     admin = await require_admin(request)
-    form = await checked_form(request)
+    form = await checked_form(request, admin)
     pasted = list(dict.fromkeys(_field(form, "tokens", 64 * 1024).replace(",", " ").split()))
     if len(pasted) > MAX_LEAKED_TOKENS:
         raise PageError(status.HTTP_400_BAD_REQUEST, f"At most {MAX_LEAKED_TOKENS} tokens at a time.")
-    # Anything that is not printable ASCII cannot be a token (and cannot be
-    # sent as text if it holds a NUL).
+    # Anything that is not printable ASCII cannot be a token.
     candidates = [t for t in pasted if t.isascii() and t.isprintable() and len(t) <= 64]
     async with get_engine(request).begin() as conn:
-        check = await tokens.revoke_leaked(conn, admin_actor(admin.id), candidates)
+        check = await tokens.revoke_leaked(conn, admin_actor(admin.user_id), candidates)
     ours = sum(check.known)
     log.info("leaked tokens pasted by administrator %s: %d given, %d of ours, %d revoked now",
-             admin.id, len(pasted), ours, check.revoked)
-    _notice(request, f"{len(pasted)} checked: {ours} of ours ({check.revoked} revoked now, "
-                     f"{ours - check.revoked} already inactive), {len(pasted) - ours} not ours.")
-    return _redirect(_admin_url(_admin_filters(form)))
+             admin.user_id, len(pasted), ours, check.revoked)
+    await _notice(request, admin, f"{len(pasted)} checked: {ours} of ours ({check.revoked} revoked now, "
+                                  f"{ours - check.revoked} already inactive), {len(pasted) - ours} not ours.")
+    return _back_to_search(form)

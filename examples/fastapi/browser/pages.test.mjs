@@ -163,7 +163,7 @@ test('the list shows the prefix and dates, never the token', async () => {
 // its grace period, "rotated (grace until ...)".
 async function assertRow(token, name, status, { inGrace = false } = {}) {
   const r = row(token);
-  assert.equal(await r.locator('td.name').textContent(), name);
+  assert.equal(await r.locator('td.name .name-text').textContent(), name);
   assert.equal(await r.locator('.status').textContent(), status);
   if (inGrace) {
     assert.match((await r.locator('.status').locator('xpath=..').textContent()).trim(),
@@ -223,6 +223,8 @@ test('rotate with a grace period and a new expiry: both work, the old one only r
 test('the list shows rotated tokens, and until when one in its grace period works', async () => {
   // And one rotated at once, keeping its expiry: the old one stops now.
   const nightly = await createToken('nightly backup', ['tokens:read'], 30);
+  await page.goto(`${BASE}/settings/tokens`);
+  const nightlyExpires = await row(nightly).locator('td.when').nth(2).textContent();
   const replacement = await rotate(nightly, { grace: 0 });
   assert.equal((await api(nightly)).status, 401);
 
@@ -235,9 +237,13 @@ test('the list shows rotated tokens, and until when one in its grace period work
   assert.equal(await row(staging).locator('details.rotate').count(), 0);
   assert.equal(await row(staging).locator('form.revoke').count(), 1);
   assert.equal(await row(nightly).locator('form').count(), 0);
-  // The replacement kept the expiry of the token it replaced.
-  assert.equal(await row(replacement).locator('td.when').nth(2).textContent(),
-    await row(nightly).locator('td.when').nth(2).textContent());
+  // The replacement kept the expiry of the token it replaced, which now
+  // shows none, and each names the other's prefix.
+  assert.equal(await row(replacement).locator('td.when').nth(2).textContent(), nightlyExpires);
+  assert.equal((await row(nightly).locator('td.when').nth(2).textContent()).trim(), '—');
+  assert.match(await row(replacement).locator('.lineage').textContent(), new RegExp(`replaces ${nightly.slice(0, 8)}…`));
+  assert.match(await row(nightly).locator('.lineage').textContent(),
+    new RegExp(`replaced by ${replacement.slice(0, 8)}…`));
   // The choices of a rotation, open for the screenshot.
   await row(deployToken).locator('details.rotate summary').click();
   await shot('tokens');
@@ -276,6 +282,91 @@ test('a forged form is refused (CSRF), in the page and from another origin', asy
     evil.close();
   }
   assert.equal((await api(deployToken)).status, 200);
+});
+
+test('reloading the page of a new token makes no other token', async () => {
+  const before = (await api(rotated)).body.length;
+  await createToken('reloaded', ['tokens:read'], 7);
+  // The browser sends the form again (a reload of a POST's answer).
+  const response = await page.reload();
+  assert.equal(new URL(page.url()).pathname, '/settings/tokens');
+  assert.equal(response.status(), 200);
+  assert.match(await page.textContent('.notice'), /already sent/);
+  assert.equal((await api(rotated)).body.length, before + 1);
+});
+
+test('long names wrap within the page; invisible ones are refused', async () => {
+  const long = await createToken('x'.repeat(100), ['tokens:read'], 7);
+  const spaced = await createToken('deploy to the staging cluster in eu-west, from the nightly pipeline, '
+    + 'as the robot', ['tokens:read'], 7);
+  await page.goto(`${BASE}/settings/tokens`);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
+  for (const token of [long, spaced]) {
+    for (const cell of [row(token).locator('.status'), row(token).locator('form.revoke button')]) {
+      const box = await cell.boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= 1280, `${JSON.stringify(box)} off the page`);
+    }
+  }
+  await page.fill('#create-token input[name=name]', '\u3164\u3164');
+  await page.check('#create-token input[value="tokens:read"]');
+  const response = await submit(page.locator('#create-token button[type=submit]'));
+  assert.equal(response.status(), 422);
+  assert.match(await page.textContent('#create-token .error, .card .error'), /invisible characters/);
+  await shot('tokens-long-names');
+});
+
+test('logging out ends the session in another browser that has its cookie', async () => {
+  const stolen = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    await stolen.addCookies(await context.cookies());
+    const other = await stolen.newPage();
+    await other.goto(`${BASE}/settings/tokens`);
+    assert.equal(new URL(other.url()).pathname, '/settings/tokens');
+    await page.goto(`${BASE}/settings/tokens`);
+    await logout();
+    await other.reload();
+    assert.equal(new URL(other.url()).pathname, '/login');
+  } finally {
+    await stolen.close();
+  }
+  await login(user);
+});
+
+test('at phone width (390 px) nothing spills out or is covered', async () => {
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    const small = await phone.newPage();
+    small.on('request', (request) => urls.push(request.url()));
+    await small.goto(`${BASE}/login`);
+    await small.fill('input[name=email]', user.email);
+    await small.fill('input[name=password]', user.password);
+    await Promise.all([small.waitForNavigation(), small.click('#login button[type=submit]')]);
+    assert.equal(new URL(small.url()).pathname, '/settings/tokens');
+    const fits = () => small.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+    assert.ok(await fits(), 'the page is wider than the screen');
+    const logoutBox = await small.locator('form.logout button').boundingBox();
+    assert.ok(logoutBox.x >= 0 && logoutBox.x + logoutBox.width <= 390, JSON.stringify(logoutBox));
+    // The choices of a rotation open in the flow of the page, in full view.
+    const active = small.locator(`tr[data-prefix="${deployToken.slice(0, 8)}"]`);
+    await active.locator('details.rotate summary').click();
+    const button = active.locator('form.rotate button');
+    await button.scrollIntoViewIfNeeded();
+    const box = await button.boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 390, JSON.stringify(box));
+    const onTop = await small.evaluate(([x, y]) => document.elementFromPoint(x, y)?.closest('form.rotate') !== null,
+      [box.x + box.width / 2, box.y + box.height / 2]);
+    assert.ok(onTop, 'the Rotate button is covered');
+    assert.ok(await fits(), 'the open choices are wider than the screen');
+    // For the screenshot: the top of the page, the first token's choices open.
+    await active.locator('details.rotate summary').click();
+    await small.locator('details.rotate summary').first().click();
+    await small.evaluate(() => window.scrollTo(0, 0));
+    await small.screenshot({ path: join(OUT, 'tokens-phone.png'), fullPage: true,
+      clip: { x: 0, y: 0, width: 390, height: 1400 } });
+    shots.push(join(OUT, 'tokens-phone.png'));
+  } finally {
+    await phone.close();
+  }
 });
 
 test('the admin page is for administrators only', async () => {

@@ -6,9 +6,10 @@ which tests/test_attacks.py searches for tokens."""
 import os
 import re
 import secrets
+import tempfile
 import uuid
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import httpx
 import pytest
@@ -16,6 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 os.environ.setdefault("SESSION_SECRET", secrets.token_urlsafe(32))
+# Every request of the tests comes from one address ("testclient"): the
+# throttle per address is tested with an application of its own
+# (test_sessions.py).
+os.environ.setdefault("LOGIN_ATTEMPTS_PER_ADDRESS", "100000")
+# Hypothesis keeps its cache of Unicode data outside the work tree.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "api_tokens-hypothesis"))
 
 from app.bootstrap import issue_token, set_login  # noqa: E402
 from app.main import app  # noqa: E402
@@ -43,11 +50,32 @@ def admin():
     engine.dispose()
 
 
+# Every response of the application the tests received with a 5xx status
+# (recorded by an httpx event hook of every client; see no_server_errors).
+SERVER_ERRORS: List[str] = []
+
+
+def record_server_errors(response: httpx.Response) -> None:
+    if response.status_code >= 500:
+        SERVER_ERRORS.append(f"{response.request.method} {response.request.url.path}: {response.status_code}")
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors():
+    """Fails any test during which the application answered with a 5xx,
+    whatever the test itself asserted (a test that expects a 503, say,
+    takes its entries out)."""
+    SERVER_ERRORS.clear()
+    yield SERVER_ERRORS
+    assert SERVER_ERRORS == [], f"the application answered with a server error: {SERVER_ERRORS}"
+
+
 @pytest.fixture(scope="session")
 def client():
     """The application, started once: its asyncpg connections live on the
     event loop of this client's portal."""
     with TestClient(app, base_url=BASE_URL) as c:
+        c.event_hooks = {"request": [], "response": [record_server_errors]}
         yield c
 
 
@@ -111,7 +139,8 @@ def browser(client):
     sessions = []
 
     def make() -> Browser:
-        b = Browser(transport=client._transport, base_url=BASE_URL, follow_redirects=False)
+        b = Browser(transport=client._transport, base_url=BASE_URL, follow_redirects=False,
+                    event_hooks={"response": [record_server_errors]})
         sessions.append(b)
         return b
     yield make
@@ -123,5 +152,7 @@ def status_of(run, engine, token: str) -> str:
     """api_token_validate's verdict, through the application role."""
     async def validate():
         async with engine.begin() as conn:
-            return (await conn.execute(text("SELECT status FROM api_token_validate(:t)"), {"t": token})).scalar_one()
+            return (await conn.execute(text(
+                "SELECT status FROM api_tokens.api_token_validate(CAST(:t AS text), CAST(NULL AS text[]))"),
+                {"t": token})).scalar_one()
     return run(validate)

@@ -38,7 +38,7 @@ def create(client, caller_headers, **body):
 
 def expiry_of(admin, token_id):
     with admin.begin() as conn:
-        return conn.execute(text("SELECT expires_at FROM api_tokens WHERE id = :id"), {"id": token_id}).scalar_one()
+        return conn.execute(text("SELECT expires_at FROM api_tokens.api_tokens WHERE id = :id"), {"id": token_id}).scalar_one()
 
 
 def assert_still_valid(run, engine, token):
@@ -233,7 +233,7 @@ def test_attack_listing_with_a_date_past_year_9999(client, new_caller, admin):
     alice = new_caller()
     other = create(client, alice.headers, name="far").json()
     with admin.begin() as conn:
-        conn.execute(text("UPDATE api_tokens SET expires_at = '20000-01-01', last_used_at = '20000-01-01'"
+        conn.execute(text("UPDATE api_tokens.api_tokens SET expires_at = '20000-01-01', last_used_at = '20000-01-01'"
                           " WHERE id = :id"), {"id": other["id"]})
     r = client.get("/tokens", headers=alice.headers)
     assert r.status_code == 200, r.text
@@ -416,7 +416,7 @@ def test_attack_rotate_a_token_pruned_concurrently(client, new_caller, admin):
     alice = new_caller()
     target = create(client, alice.headers, name="doomed").json()
     with admin.connect() as pruner:
-        pruner.execute(text("DELETE FROM api_tokens WHERE id = :id"), {"id": target["id"]})  # row locked
+        pruner.execute(text("DELETE FROM api_tokens.api_tokens WHERE id = :id"), {"id": target["id"]})  # row locked
         threads, results = in_threads(1, lambda: client.post(f"/tokens/{target['id']}/rotate",
                                                              headers=alice.headers))
         wait_for_lock_waiters(admin, 1)  # the rotation has checked ownership, and waits
@@ -435,7 +435,7 @@ def test_attack_double_rotation(client, new_caller, admin, grace):
     alice = new_caller()
     target = create(client, alice.headers, name="twice").json()
     with admin.connect() as holder:
-        holder.execute(text("SELECT 1 FROM api_tokens WHERE id = :id FOR UPDATE"), {"id": target["id"]})
+        holder.execute(text("SELECT 1 FROM api_tokens.api_tokens WHERE id = :id FOR UPDATE"), {"id": target["id"]})
         threads, results = in_threads(2, lambda: client.post(
             f"/tokens/{target['id']}/rotate", params={"grace_seconds": grace}, headers=alice.headers))
         wait_for_lock_waiters(admin, 2)
@@ -507,7 +507,8 @@ def test_attack_token_in_application_logs(client, new_caller, engine, run, caplo
 
     async def failing_statement():
         async with engine.begin() as conn:
-            await conn.execute(text("SELECT api_token_validate(:t, ARRAY[NULL]::text[])"), {"t": alice.token})
+            await conn.execute(text("SELECT status FROM api_tokens.api_token_validate(CAST(:t AS text),"
+                                    " CAST(ARRAY[NULL] AS text[]))"), {"t": alice.token})
     with pytest.raises(DBAPIError) as raised:
         run(failing_statement)
     assert alice.token not in str(raised.value)
@@ -547,9 +548,95 @@ def test_attack_token_in_server_log(client, new_caller, admin):
 
     with open(path, encoding="utf-8", errors="replace") as f:
         log = f.read()
-    assert "api_token_validate($1, $2)" in log  # statements are logged, with placeholders
+    assert "api_tokens.api_token_validate(CAST($1 AS text), CAST($2 AS text[]))" in log  # with placeholders
     assert "is not active" in log
     for token in (alice.token, created["token"], rotated["token"], gone["token"]):
         assert token not in log
         assert hashlib.sha256(token.encode()).hexdigest() not in log
     assert not re.search(r"\bpat_[0-9A-Za-z]{36}\b", log)
+
+
+# ------------------------------------------------ issue 18: the API
+
+def test_attack_narrow_token_revokes_broader_ones(client, new_caller, run, engine):
+    """A 5-minute tokens:write token revoked its user's never-expiring
+    read+write token.  Revocation follows the rule of rotation: a token
+    may revoke only tokens within its scopes and lifetime (itself
+    included)."""
+    owner = new_caller()  # tokens:read tokens:write, never expires
+    narrow = create(client, owner.headers, name="ci", scopes=["tokens:write"], expires_in_seconds=300).json()
+    day = create(client, owner.headers, name="day", scopes=["tokens:write"], expires_in_seconds=86400).json()
+    brief = create(client, owner.headers, name="brief", scopes=["tokens:write"], expires_in_seconds=60).json()
+    for target in (owner.token_id, day["id"]):
+        r = client.delete(f"/tokens/{target}", headers=bearer(narrow["token"]))
+        assert r.status_code == 403, r.text
+    assert_still_valid(run, engine, owner.token)
+    assert_still_valid(run, engine, day["token"])
+    assert client.delete(f"/tokens/{brief['id']}", headers=bearer(narrow["token"])).status_code == 204
+    assert client.delete(f"/tokens/{narrow['id']}", headers=bearer(narrow["token"])).status_code == 204
+    # The broad token may revoke the narrow ones.
+    assert client.delete(f"/tokens/{day['id']}", headers=owner.headers).status_code == 204
+
+
+def test_attack_rotation_keeps_a_never_expiring_token_alive(client, new_caller, admin):
+    """Rotating a bootstrap token (no expiry) without expires_in_seconds
+    gave a successor with no expiry: every token the API makes expires, a
+    successor included, at most MAX_LIFETIME_SECONDS away."""
+    owner = new_caller()
+    r = client.post(f"/tokens/{owner.token_id}/rotate", headers=owner.headers)
+    assert r.status_code == 201, r.text
+    expires = expiry_of(admin, r.json()["id"])
+    assert expires is not None
+    assert r.json()["expires_at"] is not None
+    # ... and again from the successor, still within the maximum.
+    again = client.post(f"/tokens/{r.json()['id']}/rotate", headers=bearer(r.json()["token"]))
+    assert again.status_code == 201, again.text
+    assert expiry_of(admin, again.json()["id"]) <= expires
+
+
+def test_attack_lone_surrogate_as_a_json_key(client, new_caller):
+    """An unknown field is named in the 422, but a key that is not a plain
+    name (a lone surrogate could not even be encoded in the answer: a 500)
+    is not echoed."""
+    caller = new_caller()
+    for key in ("\\ud800", "<script>", "x" * 200):
+        r = client.post("/tokens", headers={**caller.headers, "Content-Type": "application/json"},
+                        content=f'{{"name": "x", "{key}": 1}}'.encode())
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"] == ["body", "(unknown field)"]
+    r = client.post("/tokens", headers={**caller.headers, "Content-Type": "application/json"},
+                    content=b'{"name": "x", "expires_in": 1}')
+    assert r.json()["detail"][0]["loc"] == ["body", "expires_in"]
+
+
+def test_attack_driver_error_quotes_the_argument(run, engine, caplog):
+    """asyncpg's message for an argument it cannot encode quotes the value
+    (a token, a password), hide_parameters or not: it is replaced."""
+    secret = "pat_secret\ud800value"
+
+    async def send():
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT CAST(:v AS text)"), {"v": secret})
+    with pytest.raises(DBAPIError) as raised:
+        run(send)
+    assert "secret" not in str(raised.value) and "could not be encoded" in str(raised.value)
+    assert getattr(raised.value.orig, "sqlstate") == "22021"
+
+
+MULTIPART_LOGIN = (b'--b\r\nContent-Disposition: form-data; name="email"\r\n\r\n\\ud800pat_x@example.com\r\n'
+                   b'--b\r\nContent-Disposition: form-data; name="password"\r\n\r\nx\r\n--b--\r\n')
+
+
+def test_attack_lone_surrogate_through_a_form_charset(client, browser, caplog):
+    """A multipart form sent with charset=unicode_escape decodes "\\ud800"
+    into a lone surrogate: the login gave a 500, and asyncpg's error, with
+    the input, reached the log."""
+    caplog.set_level(logging.DEBUG)
+    b = browser()
+    csrf = b.csrf("/login")
+    body = MULTIPART_LOGIN.replace(b'--b--', b'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+                                   + csrf.encode() + b'\r\n--b--')
+    r = b.post("/login", content=body,
+               headers={"Content-Type": "multipart/form-data; boundary=b; charset=unicode_escape"})
+    assert r.status_code == 400, r.text
+    assert "pat_x" not in r.text and "pat_x" not in caplog.text

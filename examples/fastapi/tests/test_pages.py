@@ -2,11 +2,14 @@
 tests, in browser/, drive a real Chromium through the same flows)."""
 import hashlib
 import re
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
 
+from app.bootstrap import issue_token
+from app.sessions import new_nonce as nonce
 from app.tokens import search_query
 
 from .conftest import status_of
@@ -21,7 +24,7 @@ def csrf_of(page):
 def make_token(b, name="laptop", scopes=("tokens:read",), days="30"):
     """Creates a token on the user page; returns (page, plaintext)."""
     csrf = b.csrf("/settings/tokens")
-    page = b.post("/settings/tokens", data={"csrf_token": csrf, "name": name, "scopes": list(scopes),
+    page = b.post("/settings/tokens", data={"csrf_token": csrf, "nonce": nonce(), "name": name, "scopes": list(scopes),
                                             "expires_days": days})
     assert page.status_code == 200, page.text
     return page, TOKEN.search(page.text).group(1)
@@ -100,7 +103,7 @@ def row_of(page, prefix):
 
 def expiry_of(admin, token_id):
     with admin.begin() as conn:
-        return conn.execute(text("SELECT expires_at FROM api_tokens WHERE id = :id"), {"id": token_id}).scalar_one()
+        return conn.execute(text("SELECT expires_at FROM api_tokens.api_tokens WHERE id = :id"), {"id": token_id}).scalar_one()
 
 
 @pytest.mark.parametrize("grace, old_status, listed", [
@@ -113,7 +116,7 @@ def test_rotate_on_the_page(browser, new_web_user, run, engine, grace, old_statu
     _, old = make_token(b)
     page = b.get("/settings/tokens")
     r = b.post(f"/settings/tokens/{row_id(page, old[:8])}/rotate",
-               data={"csrf_token": csrf_of(page), "grace_seconds": grace, "expires_days": ""})
+               data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": grace, "expires_days": ""})
     assert r.status_code == 200, r.text
     assert r.headers["cache-control"] == "no-store"
     new = TOKEN.search(r.text).group(1)
@@ -122,7 +125,7 @@ def test_rotate_on_the_page(browser, new_web_user, run, engine, grace, old_statu
     assert status_of(run, engine, old) == old_status
 
     row = row_of(b.get("/settings/tokens"), old[:8])
-    status_cell = re.sub(r"<[^>]+>", "", re.findall(r"<td>(.*?)</td>", row, re.S)[-1]).strip()
+    status_cell = re.sub(r"<[^>]+>", "", re.search(r"<td data-label=\"Status\">(.*?)</td>", row, re.S).group(1)).strip()
     assert re.search(listed, status_cell), status_cell
     assert 'class="status status-rotated"' in row
     assert 'class="rotate"' not in row  # a token is rotated once
@@ -137,7 +140,7 @@ def test_rotate_on_the_page_with_a_new_expiry(browser, new_web_user, admin, days
     page = b.get("/settings/tokens")
     old_id = row_id(page, old[:8])
     r = b.post(f"/settings/tokens/{old_id}/rotate",
-               data={"csrf_token": csrf_of(page), "grace_seconds": "3600", "expires_days": days})
+               data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "3600", "expires_days": days})
     assert r.status_code == 200, r.text
     new_id = row_id(b.get("/settings/tokens"), TOKEN.search(r.text).group(1)[:8])
     lifetime = expiry_of(admin, new_id) - datetime.now(timezone.utc)
@@ -155,7 +158,7 @@ def test_attack_bad_expiry_on_the_rotate_form(browser, new_web_user, run, engine
     page = b.get("/settings/tokens")
     for days in ("0", "1", "366", "-7", "x", "7.0", "2592000", "\u0667"):
         r = b.post(f"/settings/tokens/{row_id(page, old[:8])}/rotate",
-                   data={"csrf_token": csrf_of(page), "grace_seconds": "0", "expires_days": days})
+                   data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "0", "expires_days": days})
         assert r.status_code == 400, (days, r.text)
     assert status_of(run, engine, old) == "valid"
 
@@ -168,9 +171,9 @@ def test_rotating_twice_on_the_page_names_the_replacement(browser, new_web_user,
     _, old = make_token(b, "staging")
     page = b.get("/settings/tokens")
     path = f"/settings/tokens/{row_id(page, old[:8])}/rotate"
-    first = b.post(path, data={"csrf_token": csrf_of(page), "grace_seconds": "3600"})
+    first = b.post(path, data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "3600"})
     new = TOKEN.search(first.text).group(1)
-    r = b.post(path, data={"csrf_token": csrf_of(page), "grace_seconds": "0"})
+    r = b.post(path, data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "0"})
     assert r.status_code == 409, r.text
     assert f"its replacement is “staging” ({new[:8]}…)" in r.text
     assert status_of(run, engine, new) == "valid"
@@ -186,7 +189,7 @@ def test_rotating_twice_on_the_page_names_the_replacement(browser, new_web_user,
 def test_attack_bad_input_on_the_page(browser, new_web_user, fields, status):
     b = browser()
     b.login(new_web_user())
-    data = {"csrf_token": b.csrf("/settings/tokens"), "name": "ok", "scopes": ["tokens:read"],
+    data = {"csrf_token": b.csrf("/settings/tokens"), "nonce": nonce(), "name": "ok", "scopes": ["tokens:read"],
             "expires_days": "30", **fields}
     r = b.post("/settings/tokens", data=data)
     assert r.status_code == status, r.text
@@ -236,7 +239,7 @@ def test_attack_revoke_or_rotate_another_users_token_on_the_page(browser, new_we
     _, token = make_token(alice)
     token_id = row_id(alice.get("/settings/tokens"), token[:8])
     csrf = mallory.csrf("/settings/tokens")
-    for action, data in (("revoke", {}), ("rotate", {"grace_seconds": "0"})):
+    for action, data in (("revoke", {}), ("rotate", {"grace_seconds": "0", "nonce": nonce()})):
         r = mallory.post(f"/settings/tokens/{token_id}/{action}", data={"csrf_token": csrf, **data})
         assert r.status_code == 404, r.text
     assert status_of(run, engine, token) == "valid"
@@ -358,10 +361,10 @@ def test_admin_revokes_a_family(browser, new_web_user, run, engine):
     _, other = make_token(a, "other")
     page = a.get("/settings/tokens")
     second = TOKEN.search(a.post(f"/settings/tokens/{row_id(page, first[:8])}/rotate",
-                                 data={"csrf_token": csrf_of(page), "grace_seconds": "86400"}).text).group(1)
+                                 data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "86400"}).text).group(1)
     page = a.get("/settings/tokens")
     third = TOKEN.search(a.post(f"/settings/tokens/{row_id(page, second[:8])}/rotate",
-                                data={"csrf_token": csrf_of(page), "grace_seconds": "0"}).text).group(1)
+                                data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "0"}).text).group(1)
     assert [status_of(run, engine, t) for t in (first, second, third)] == ["valid", "rotated", "valid"]
 
     admin = browser()
@@ -400,7 +403,7 @@ def test_events_record_who_acted_on_the_pages(browser, new_web_user, admin):
     page = b.get("/settings/tokens")
     first_id = row_id(page, first[:8])
     second = TOKEN.search(b.post(f"/settings/tokens/{first_id}/rotate",
-                                 data={"csrf_token": csrf_of(page), "grace_seconds": "0"}).text).group(1)
+                                 data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "0"}).text).group(1)
     page = b.get("/settings/tokens")
     second_id = row_id(page, second[:8])
     _, third = make_token(b, "third")
@@ -414,7 +417,7 @@ def test_events_record_who_acted_on_the_pages(browser, new_web_user, admin):
 
     with admin.begin() as conn:
         events = conn.execute(text(
-            "SELECT event, token_id::text, actor FROM api_token_events WHERE user_id = :user ORDER BY id"),
+            "SELECT event, token_id::text, actor FROM api_tokens.api_token_events WHERE user_id = :user ORDER BY id"),
             {"user": user.id}).all()
     me, boss_actor = f"user:{user.id}", f"admin:{boss.id}"
     assert [tuple(e) for e in events] == [
@@ -425,3 +428,229 @@ def test_events_record_who_acted_on_the_pages(browser, new_web_user, admin):
         ("revoked", second_id, me),
         ("revoked", third_id, boss_actor),
     ]
+
+
+# ------------------------------------------------ issue 18: pages
+
+def token_count(admin, email):
+    with admin.begin() as conn:
+        return conn.execute(text("SELECT count(*) FROM api_tokens.api_tokens t JOIN public.users u"
+                                 " ON u.id = t.user_id WHERE u.email = :email"), {"email": email}).scalar_one()
+
+
+def test_attack_reload_mints_a_second_token(browser, new_web_user, admin):
+    """Reloading the page that showed a new token sends its form again: it
+    used to make another token.  The form's nonce makes it once; the second
+    send gets the list and a word on why no token is shown."""
+    user = new_web_user()
+    b = browser()
+    b.login(user)
+    data = {"csrf_token": b.csrf("/settings/tokens"), "nonce": nonce(), "name": "once", "scopes": ["tokens:read"],
+            "expires_days": "30"}
+    first = b.post("/settings/tokens", data=data)
+    assert first.status_code == 200 and TOKEN.search(first.text)
+    again = b.post("/settings/tokens", data=data)
+    assert again.status_code == 303 and again.headers["location"] == "/settings/tokens"
+    assert "already sent" in b.get("/settings/tokens").text
+    assert token_count(admin, user.email) == 1
+
+    page = b.get("/settings/tokens")
+    rotate = {"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "3600"}
+    path = f"/settings/tokens/{row_id(page, TOKEN.search(first.text).group(1)[:8])}/rotate"
+    assert b.post(path, data=rotate).status_code == 200
+    assert b.post(path, data=rotate).status_code == 303
+    assert token_count(admin, user.email) == 2
+
+
+def test_attack_concurrent_submits_of_one_form(client, browser, new_web_user, admin):
+    """Five submits of one form at once (a double click, five times) make
+    one token."""
+    user = new_web_user()
+    b = browser()
+    b.login(user)
+    data = {"csrf_token": b.csrf("/settings/tokens"), "nonce": nonce(), "name": "clicked", "scopes": ["tokens:read"],
+            "expires_days": "7"}
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(b.post("/settings/tokens", data=data).status_code))
+               for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [200, 303, 303, 303, 303]
+    assert token_count(admin, user.email) == 1
+
+
+def test_a_token_needs_a_scope_on_the_page(browser, new_web_user, admin):
+    user = new_web_user()
+    b = browser()
+    b.login(user)
+    r = b.post("/settings/tokens", data={"csrf_token": b.csrf("/settings/tokens"), "nonce": nonce(),
+                                         "name": "nothing", "expires_days": "7"})
+    assert r.status_code == 422 and "Choose at least one scope" in r.text
+    assert 'value="nothing"' in r.text  # a valid name is kept in the form
+    assert token_count(admin, user.email) == 0
+
+
+@pytest.mark.parametrize("name", ["\u2800", "\u3164", "\u3164\u3164 admin", "e" + "\u0301" * 4,
+                                  "\u0301x", "a\u115fb", "x\u034fy"])
+def test_attack_invisible_or_stacked_name(client, browser, new_web_user, new_caller, name):
+    """Names that draw nothing (Braille blank, Hangul fillers) or draw over
+    other rows (stacks of combining marks): refused by the page and the API,
+    and not shown back."""
+    b = browser()
+    b.login(new_web_user())
+    r = b.post("/settings/tokens", data={"csrf_token": b.csrf("/settings/tokens"), "nonce": nonce(), "name": name,
+                                         "scopes": ["tokens:read"], "expires_days": "7"})
+    assert r.status_code == 422, r.text
+    assert name not in r.text
+    caller = new_caller()
+    assert client.post("/tokens", headers=caller.headers, json={"name": name}).status_code == 422
+
+
+def test_names_set_outside_the_application_are_shown_safely(browser, new_web_user, admin):
+    """A name the rules would refuse, stored by other means, is shown with
+    the offending characters replaced, or as "(no visible name)"."""
+    b = browser()
+    user = new_web_user()
+    b.login(user)
+    _, blank = make_token(b, "blank")
+    _, stacked = make_token(b, "stacked")
+    with admin.begin() as conn:
+        for prefix, name in ((blank[:8], "\u2800\u3164"), (stacked[:8], "x" + "\u0336" * 40)):
+            conn.execute(text("UPDATE api_tokens.api_tokens SET name = :n WHERE token_prefix = :p"),
+                         {"n": name, "p": prefix})
+    page = b.get("/settings/tokens")
+    assert "(no visible name)" in row_of(page, blank[:8])
+    assert "\u0336" * 4 not in page.text and "\u2800" not in page.text
+
+
+def test_attack_name_rewrites_the_confirmation(browser, new_web_user):
+    """A name written as a sentence ("x” of bob? Harmless, click OK “y")
+    turned the confirmation of a revocation into another question: the
+    confirmations name the token by its prefix only."""
+    b = browser()
+    b.login(new_web_user())
+    name = "x” of nobody? This is harmless. Revoke “y"
+    _, token = make_token(b, name)
+    page = b.get("/settings/tokens")
+    confirms = re.findall(r'data-confirm="([^"]*)"', row_of(page, token[:8]))
+    assert confirms and all(token[:8] in c and "harmless" not in c for c in confirms)
+
+
+def test_lineage_and_expiry_of_rotated_tokens(browser, new_web_user):
+    """After a rotation both tokens have the same name: each says which
+    prefix it replaced or was replaced by.  The rotated token's Expires
+    column shows no date (the extension set it to the end of the grace
+    period, which the status shows)."""
+    b = browser()
+    b.login(new_web_user())
+    _, old = make_token(b, "deploy")
+    page = b.get("/settings/tokens")
+    r = b.post(f"/settings/tokens/{row_id(page, old[:8])}/rotate",
+               data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "3600"})
+    new = TOKEN.search(r.text).group(1)
+    assert f"<code>{old[:8]}…</code> stops working" in r.text
+    page = b.get("/settings/tokens")
+    assert f"replaces <code>{old[:8]}…</code>" in row_of(page, new[:8])
+    assert f"replaced by <code>{new[:8]}…</code>" in row_of(page, old[:8])
+    expires = re.search(r'<td class="when" data-label="Expires">(.*?)</td>', row_of(page, old[:8]), re.S).group(1)
+    assert "—" in expires and not re.search(r"\d{4}-", expires)
+    assert "(grace until" in row_of(page, old[:8])
+
+
+def test_rotating_a_never_expiring_token_on_the_page(browser, new_web_user, admin):
+    """A token that never expires (made by the bootstrap command): its
+    replacement expires after the maximum lifetime, and the form says so."""
+    user = new_web_user()
+    with admin.begin() as conn:
+        _, token_id, token = issue_token(conn, user.email, "forever", ["tokens:read"])
+    b = browser()
+    b.login(user)
+    page = b.get("/settings/tokens")
+    assert "the maximum; the old one never expires" in row_of(page, token[:8])
+    r = b.post(f"/settings/tokens/{token_id}/rotate",
+               data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "0", "expires_days": ""})
+    assert r.status_code == 200, r.text
+    new_id = row_id(b.get("/settings/tokens"), TOKEN.search(r.text).group(1)[:8])
+    lifetime = expiry_of(admin, new_id) - datetime.now(timezone.utc)
+    assert timedelta(days=364) < lifetime <= timedelta(days=365)
+
+
+def test_attack_token_in_the_admin_email_box(browser, new_web_user):
+    """The search form posts; a whole token typed into either box is refused
+    before any URL is made, and not shown back."""
+    b = browser()
+    b.login(new_web_user(is_admin=True))
+    _, token = make_token(b)
+    csrf = b.csrf("/admin/tokens")
+    for fields in ({"user": token}, {"user": f"see {token} here"}, {"prefix": token}):
+        r = b.post("/admin/search", data={"csrf_token": csrf, **fields})
+        if "prefix" in fields:  # the prefix box keeps the prefix
+            assert r.status_code == 422 and token not in r.text and token[:8] in r.text
+            continue
+        assert r.status_code == 422, r.text
+        assert "whole token" in r.text and token not in r.text and "location" not in r.headers
+    # Typed into a URL by hand: refused, not shown back.
+    r = b.get("/admin/tokens", params={"user": token})
+    assert r.status_code == 422 and token not in r.text
+    r = b.post("/admin/search", data={"csrf_token": csrf, "prefix": token[:8], "user": "example"})
+    assert r.status_code == 303 and r.headers["location"] == f"/admin/tokens?prefix={token[:8]}&user=example"
+
+
+def test_an_invalid_prefix_says_so_and_keeps_the_email_filter(browser, new_web_user):
+    b = browser()
+    b.login(new_web_user(is_admin=True))
+    r = b.get("/admin/tokens", params={"prefix": "pat_", "user": "alice"})
+    assert r.status_code == 422 and "first 8 characters" in r.text
+    assert re.search(r'name="user" value="alice"', r.text)
+    assert "No tokens found" not in r.text  # no search was made: it does not claim none was found
+
+
+def test_admin_pages_through_more_than_50_tokens(browser, new_web_user, admin):
+    user = new_web_user()
+    with admin.begin() as conn:
+        for i in range(53):
+            issue_token(conn, user.email, f"bulk {i}", ["tokens:read"], 3600)
+    b = browser()
+    b.login(new_web_user(is_admin=True))
+    first = b.get("/admin/tokens", params={"user": user.email})
+    assert first.text.count("data-token-id=") == 50
+    older = re.search(r'<a href="([^"]+)" rel="next"', first.text).group(1).replace("&amp;", "&")
+    assert "page=2" in older
+    second = b.get(older)
+    assert second.text.count("data-token-id=") == 3
+    assert 'rel="next"' not in second.text and 'rel="prev"' in second.text
+    # The leaked-token form comes before the list, however long.
+    assert first.text.index('id="leaked"') < first.text.index('class="tokens"')
+    assert b.get("/admin/tokens", params={"page": "0"}).status_code == 400
+
+
+@pytest.mark.parametrize("path, method, status", [("/nowhere", "GET", 404), ("/logout", "GET", 405),
+                                                 ("/settings/tokens/x/revoke", "GET", 405)])
+def test_error_pages_keep_the_navigation(browser, new_web_user, path, method, status):
+    b = browser()
+    user = new_web_user()
+    b.login(user)
+    r = b.request(method, path, headers={"Accept": "text/html"})
+    assert r.status_code == status
+    assert user.email in r.text and 'href="/settings/tokens"' in r.text and 'action="/logout"' in r.text
+    assert re.search(r'<a href="/settings/tokens" id="back">', r.text)  # not to "/"
+
+
+def test_attack_lone_surrogate_name_through_a_form_charset(browser, new_web_user, admin):
+    """A name sent as multipart with charset=unicode_escape becomes a lone
+    surrogate: the page that refused it showed it back, and could not be
+    encoded (a 500).  It is refused (400) and not shown back."""
+    user = new_web_user()
+    b = browser()
+    b.login(user)
+    fields = {"csrf_token": b.csrf("/settings/tokens"), "nonce": nonce(), "name": "\\ud800pat_shown",
+              "scopes": "tokens:read", "expires_days": "7"}
+    body = b"".join(b'--b\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (k.encode(), v.encode())
+                    for k, v in fields.items()) + b"--b--\r\n"
+    r = b.post("/settings/tokens", content=body,
+               headers={"Content-Type": "multipart/form-data; boundary=b; charset=unicode_escape"})
+    assert r.status_code == 400, r.text
+    assert "pat_shown" not in r.text
+    assert token_count(admin, user.email) == 0

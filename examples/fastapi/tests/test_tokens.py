@@ -78,7 +78,7 @@ def test_malformed_token(client, run, engine):
 
 def test_unknown_token(client, admin, run, engine):
     with admin.begin() as conn:
-        token = conn.execute(text("SELECT api_token_generate()")).scalar_one()  # never stored
+        token = conn.execute(text("SELECT api_tokens.api_token_generate()")).scalar_one()  # never stored
     assert status_of(run, engine, token) == "unknown"
     assert_401(client.get("/tokens", headers={"Authorization": f"Bearer {token}"}))
 
@@ -86,7 +86,7 @@ def test_unknown_token(client, admin, run, engine):
 def test_inactive_token(client, admin, new_caller, run, engine):
     alice = new_caller()
     with admin.begin() as conn:
-        conn.execute(text("SELECT api_token_revoke(:id)"), {"id": alice.token_id})
+        conn.execute(text("SELECT api_tokens.api_token_revoke(:id)"), {"id": alice.token_id})
     assert status_of(run, engine, alice.token) == "inactive"
     assert_401(client.get("/tokens", headers=alice.headers))
 
@@ -95,7 +95,7 @@ def test_expired_token(client, admin, new_caller, run, engine):
     alice = new_caller()
     # api_token_create refuses a past expiry, so age the token by hand.
     with admin.begin() as conn:
-        conn.execute(text("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = :id"),
+        conn.execute(text("UPDATE api_tokens.api_tokens SET expires_at = now() - interval '1 second' WHERE id = :id"),
                      {"id": alice.token_id})
     assert status_of(run, engine, alice.token) == "expired"
     assert_401(client.get("/tokens", headers=alice.headers))
@@ -213,7 +213,7 @@ def test_rotated_status_once_the_grace_period_is_over(client, admin, new_caller,
     r = client.post(f"/tokens/{alice.token_id}/rotate", params={"grace_seconds": 3600}, headers=alice.headers)
     new = r.json()
     with admin.begin() as conn:  # the hour has passed
-        conn.execute(text("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = :id"),
+        conn.execute(text("UPDATE api_tokens.api_tokens SET expires_at = now() - interval '1 second' WHERE id = :id"),
                      {"id": alice.token_id})
     assert status_of(run, engine, alice.token) == "rotated"
     assert_401(client.get("/tokens", headers=alice.headers))
@@ -243,7 +243,7 @@ def test_rotate_with_a_new_expiry(client, admin, new_caller, seconds):
     expires = datetime.fromisoformat(r.json()["expires_at"])
     assert timedelta(seconds=seconds - 60) < expires - datetime.now(timezone.utc) <= timedelta(seconds=seconds)
     with admin.begin() as conn:
-        stored = conn.execute(text("SELECT expires_at FROM api_tokens WHERE id = :id"),
+        stored = conn.execute(text("SELECT expires_at FROM api_tokens.api_tokens WHERE id = :id"),
                               {"id": r.json()["id"]}).scalar_one()
     assert stored == expires
 
@@ -298,7 +298,7 @@ def test_events_record_who_acted(client, admin, new_caller, run, engine):
 
     with admin.begin() as conn:
         events = conn.execute(text(
-            "SELECT event, token_id::text, actor, db_user::text FROM api_token_events"
+            "SELECT event, token_id::text, actor, db_user::text FROM api_tokens.api_token_events"
             " WHERE user_id = :user ORDER BY id"), {"user": alice.user_id}).all()
     actor = f"user:{alice.user_id} token:{alice.token_id}"
     app_role = make_url(os.environ["DATABASE_URL"]).username

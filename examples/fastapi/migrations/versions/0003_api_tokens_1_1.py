@@ -19,15 +19,15 @@ APP_ROLE = "tokens_app"  # created by 0001
 # - api_token_successor: authentication holds a token rotated out, but still
 #   in its grace period, to reading (app/auth.py);
 # - api_token_revoke_family: the admin page's "revoke family" action;
-# - api_token_rotations (a table of the extension): listings show which
-#   tokens were rotated out, and until when they still work.
+# - api_token_rotations (a table the extension creates): listings show
+#   which tokens were rotated out, and until when they still work.
 # api_token_rotate changes signature in 1.1, (uuid, interval) becoming
 # (uuid, interval, timestamptz); the update script carries the EXECUTE that
 # 0001 granted over to the new function, so nothing is granted for it here.
 # api_token_events is not granted: the application writes events through
 # the extension's functions (with api_tokens.actor) and never reads them.
-FUNCTIONS = "api_token_successor(uuid), api_token_revoke_family(uuid)"
-TABLES = "api_token_rotations"
+FUNCTIONS = "api_tokens.api_token_successor(uuid), api_tokens.api_token_revoke_family(uuid)"
+TABLES = "api_tokens.api_token_rotations"
 
 
 def upgrade() -> None:
