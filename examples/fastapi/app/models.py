@@ -12,11 +12,10 @@ public (app/db.py): its connections search no schema but pg_catalog.
 
 Version 1.1 of the extension creates two more tables in its schema, with
 ALTER EXTENSION ... UPDATE: api_token_rotations, which listings read, and
-api_token_events.  No migration creates or alters them, whether they are
-members of the extension (dropped with it) or ordinary tables it released
-(kept by DROP EXTENSION, dumped with the application's data): they are
-described apart from Base, in EXTENSION_METADATA, and autogenerate leaves
-them out (include_name).
+api_token_events.  No migration creates or alters them: like api_tokens they
+are ordinary tables the extension released (kept by DROP EXTENSION, dumped
+with the application's data); they are described apart from Base, in
+EXTENSION_METADATA, and autogenerate leaves them out (include_name).
 """
 from sqlalchemy import (
     Boolean,

@@ -73,11 +73,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # DROP EXTENSION drops the functions (and their grants) but keeps the
-    # tables the extension released as ordinary application tables: always
-    # api_tokens, and, from 1.1 on, api_token_rotations and api_token_events
-    # (members of the extension in earlier builds of 1.1, then dropped with
-    # it: hence IF EXISTS).  The schema is dropped without CASCADE, so that
-    # anything else found in it stops the downgrade rather than vanishing.
+    # tables the extension released as ordinary application tables:
+    # api_tokens and, once updated to 1.1, api_token_rotations and
+    # api_token_events (hence IF EXISTS).  The schema is dropped without
+    # CASCADE, so that anything else found in it stops the downgrade rather
+    # than vanishing.
     op.execute("DROP EXTENSION api_tokens")
     op.execute(f"DROP TABLE IF EXISTS {SCHEMA}.api_token_rotations, {SCHEMA}.api_token_events")
     op.execute(f"DROP TABLE {SCHEMA}.api_tokens")
