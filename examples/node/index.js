@@ -2,6 +2,9 @@
 // Create, validate and revoke API tokens with node-postgres.  Every value
 // goes in as a query parameter ($1, $2, ...): a token spliced into SQL text
 // would end up in pg_stat_statements and, on error, in the server log.
+// Every function is called by its schema, with its argument types spelled
+// out, so that no other function of the same name can be chosen instead;
+// results are read by column, never as the composite type.
 const fs = require('node:fs');
 const path = require('node:path');
 const { Pool } = require('pg');
@@ -11,16 +14,16 @@ const SCHEMA = fs.readFileSync(path.join(__dirname, 'schema.sql'), 'utf8');
 // Returns { id, token }: the plaintext token exists only in this result.
 async function createToken(db, userId, name, scopes = null, expiresAt = null) {
   const { rows: [row] } = await db.query(
-    'SELECT token_id, token FROM api_token_create($1, $2, $3, $4)',
+    'SELECT token_id, token FROM api_tokens.api_token_create($1::uuid, $2::text, $3::text[], $4::timestamptz)',
     [userId, name, scopes, expiresAt]);
   return { id: row.token_id, token: row.token };
 }
 
 // Returns { status, token_id, user_id, scopes }; status is one of valid,
-// malformed, unknown, inactive, expired, insufficient_scope.
+// malformed, unknown, inactive, expired, rotated, insufficient_scope.
 async function validateToken(db, token, requiredScopes = null) {
   const { rows: [row] } = await db.query(
-    'SELECT status, token_id, user_id, scopes FROM api_token_validate($1, $2)',
+    'SELECT status, token_id, user_id, scopes FROM api_tokens.api_token_validate($1::text, $2::text[])',
     [token, requiredScopes]);
   return row;
 }
@@ -28,7 +31,7 @@ async function validateToken(db, token, requiredScopes = null) {
 // True if the token was active.  Check first that it belongs to the caller:
 // the function revokes whatever token id it is given.
 async function revokeToken(db, tokenId) {
-  const { rows: [row] } = await db.query('SELECT api_token_revoke($1) AS revoked', [tokenId]);
+  const { rows: [row] } = await db.query('SELECT api_tokens.api_token_revoke($1::uuid) AS revoked', [tokenId]);
   return row.revoked;
 }
 
@@ -40,7 +43,7 @@ async function authenticate(db, authorization, requiredScopes) {
   const v = await validateToken(db, match[1], requiredScopes);
   if (v.status === 'valid') return { httpStatus: 200, userId: v.user_id, tokenId: v.token_id };
   if (v.status === 'insufficient_scope') return { httpStatus: 403 };
-  return { httpStatus: 401 }; // malformed, unknown, inactive, expired
+  return { httpStatus: 401 }; // malformed, unknown, inactive, expired, rotated
 }
 
 async function main() {
@@ -48,7 +51,7 @@ async function main() {
   try {
     await pool.query(SCHEMA);
     const { rows: [user] } = await pool.query(
-      `INSERT INTO users (email) VALUES ($1)
+      `INSERT INTO public.users (email) VALUES ($1)
        ON CONFLICT (email) DO UPDATE SET email = excluded.email RETURNING id`,
       ['demo@example.com']);
 

@@ -13,7 +13,7 @@ let userId;
 before(async () => {
   await pool.query(SCHEMA);
   const { rows: [user] } = await pool.query(
-    'INSERT INTO users (email) VALUES ($1) RETURNING id', [`${randomUUID()}@example.com`]);
+    'INSERT INTO public.users (email) VALUES ($1) RETURNING id', [`${randomUUID()}@example.com`]);
   userId = user.id;
 });
 
@@ -47,7 +47,7 @@ test('malformed and unknown tokens, and 401', async () => {
   for (const junk of ['', 'pat_garbage', 'Robert\'); DROP TABLE users;--', null]) {
     assert.equal((await validateToken(pool, junk)).status, 'malformed');
   }
-  const { rows: [{ token }] } = await pool.query('SELECT api_token_generate() AS token');
+  const { rows: [{ token }] } = await pool.query('SELECT api_tokens.api_token_generate() AS token');
   assert.equal((await validateToken(pool, token)).status, 'unknown');
   assert.equal((await authenticate(pool, `Bearer ${token}`)).httpStatus, 401);
   assert.equal((await authenticate(pool, undefined)).httpStatus, 401);
