@@ -23,8 +23,8 @@ cd "$(dirname "$0")/.."
 scripts_on() {
 	case $1 in
 		15) for f in test/scripts/*.sh; do basename "$f" .sh; done ;;
-		17) echo dump_restore standby standby_uses standby_attacks shared_uses shared_attacks postgrest_replay unit_and_fuzz pgbouncer debian_package secret_logging upgrade ;;
-		18) echo dump_restore standby standby_uses standby_attacks shared_uses shared_attacks postgrest_replay unit_and_fuzz secret_logging upgrade ;;
+		17) echo dump_restore standby standby_uses standby_attacks shared_uses shared_attacks postgrest_replay reinstall_drivers unit_and_fuzz pgbouncer debian_package secret_logging upgrade ;;
+		18) echo dump_restore standby standby_uses standby_attacks shared_uses shared_attacks postgrest_replay reinstall_drivers unit_and_fuzz secret_logging upgrade ;;
 	esac
 }
 
