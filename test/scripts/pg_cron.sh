@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The README's pg_cron schedule, run for real by Debian's pg_cron
-# (postgresql-15-cron): a purge job, SELECT api_tokens_purge('30 days'), and
-# an expiry-notices job that copies api_tokens_expiring('7 days') into an
+# The pg_cron jobs of docs/lifecycle.md, run for real by Debian's pg_cron
+# (postgresql-15-cron), from the blocks of that page (read with
+# test/lib/doc_blocks.py): the server settings, the application database's
+# notices table and job role, the schedule (every minute instead of daily),
+# the query of the runs, the unscheduling.  The jobs: a purge, and an
+# expiry-notices job that copies api_tokens_expiring('7 days') into an
 # application table, both scheduled from the pg_cron database into the
 # application database and owned by a role that can do nothing else.  After
 # the jobs have run: the tokens revoked or expired long ago are gone, with a
@@ -35,37 +38,31 @@ echo "pg_cron $cron_version ($(dpkg-query -W -f='${Version}' postgresql-15-cron)
 # max_worker_processes (default 8; the launcher takes one more).
 # cron.database_name is where CREATE EXTENSION pg_cron goes; the jobs run
 # in the application database through cron.schedule_in_database.
+block() { /usr/bin/python3 test/lib/doc_blocks.py extract docs/lifecycle.md "$1"; }
 cluster_init cron
-cluster_configure cron "
-shared_preload_libraries = 'pg_cron'
-cron.database_name = 'postgres'
-cron.use_background_workers = on
-"
+cluster_configure cron "$(block cron-conf)"
 cluster_start cron
 cluster_env cron
 psql="psql -X -q -v ON_ERROR_STOP=1"
 started=$SECONDS
 
 $psql -c "CREATE DATABASE app"
-$psql -c "CREATE EXTENSION pg_cron"
 
 # The application: users, the extension, the notices table, and the role
 # that owns the jobs.  pg_cron runs a job as a role with LOGIN (it refuses
 # others when the job is scheduled); this one has no password, so it cannot
 # log in from outside under password or peer authentication.
 $psql -d app >/dev/null <<'SQL'
-CREATE TABLE users (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), email text NOT NULL);
-CREATE EXTENSION api_tokens;
-CREATE TABLE token_expiry_notices (
-    token_id   uuid        PRIMARY KEY,
-    user_id    uuid        NOT NULL,
-    expires_at timestamptz NOT NULL,
-    noticed_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE ROLE token_jobs LOGIN;
-GRANT EXECUTE ON FUNCTION api_tokens_purge(interval), api_tokens_expiring(interval) TO token_jobs;
-GRANT INSERT ON token_expiry_notices TO token_jobs;
-
+CREATE TABLE public.users (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), email text NOT NULL);
+CREATE SCHEMA api_tokens;
+SET api_tokens.users_table = 'public.users';
+CREATE EXTENSION api_tokens SCHEMA api_tokens;
+SQL
+$psql -d app >/dev/null <<<"$(block cron-app)"
+# This test's own queries find the extension's objects by search_path; the
+# jobs name their schema (and would fail without it: none is set for them).
+app_psql() { PGOPTIONS="-c search_path=public,api_tokens" $psql -d app "$@"; }
+app_psql >/dev/null <<'SQL'
 INSERT INTO users (email) VALUES ('ada@example.com'), ('bob@example.com');
 CREATE TABLE fixture (label text PRIMARY KEY, token_id uuid NOT NULL);
 INSERT INTO fixture
@@ -88,29 +85,20 @@ UPDATE api_token_events SET at = now() - interval '5 days'
 UPDATE api_tokens SET created_at = now() - interval '60 days', expires_at = now() - interval '40 days'
  WHERE id = (SELECT token_id FROM fixture WHERE label = 'expired_long_ago');
 SQL
-app() { $psql -d app -At -c "$1"; }
+app() { app_psql -At -c "$1"; }
 [ "$(app "SELECT count(*) FROM api_tokens_expiring('7 days')")" = 1 ] ||
 	fail "the fixture should have exactly one token expiring within 7 days"
 echo "ok: fixture: 6 tokens (active, revoked 40 and 5 days ago, expired 40 days ago, expiring in 3 and 20 days)"
 
-# The jobs, exactly as the README shows them.  The README schedules them
-# daily ('17 3 * * *' and '23 3 * * *', in GMT: pg_cron 1.4 has no time zone
-# setting); here they run every minute, the finest schedule of pg_cron 1.4
-# (Debian 12's; 'N seconds' schedules came with pg_cron 1.5).  A superuser
-# schedules them, in the pg_cron database, for the application database,
-# with token_jobs as their owner: they run as token_jobs, which needs no
-# privilege on pg_cron itself.  The notices job names no conflict target:
-# ON CONFLICT (token_id) would need SELECT on token_id too (42501 without
-# it), and the primary key is the table's only unique constraint anyway.
-purge_command="SELECT api_tokens_purge('30 days')"
-notices_command="INSERT INTO token_expiry_notices (token_id, user_id, expires_at)
-SELECT token_id, user_id, expires_at FROM api_tokens_expiring('7 days')
-ON CONFLICT DO NOTHING"
-schedule='* * * * *'
-$psql -v schedule="$schedule" -v purge="$purge_command" -v notices="$notices_command" >/dev/null <<'SQL'
-SELECT cron.schedule_in_database('api_tokens_purge', :'schedule', :'purge', 'app', 'token_jobs');
-SELECT cron.schedule_in_database('api_tokens_expiry_notices', :'schedule', :'notices', 'app', 'token_jobs');
-SQL
+# The jobs, exactly as docs/lifecycle.md shows them, but every minute, the
+# finest schedule of pg_cron 1.4 (Debian 12's; 'N seconds' schedules came
+# with pg_cron 1.5).  A superuser schedules them, in the pg_cron database,
+# for the application database, with token_jobs as their owner: they run as
+# token_jobs, which needs no privilege on pg_cron itself.
+schedule=$(block cron-schedule)
+grep -q "'17 3 \* \* \*'" <<<"$schedule" && grep -q "'23 3 \* \* \*'" <<<"$schedule" ||
+	fail "the documented schedules changed: update this test"
+$psql >/dev/null <<<"$(sed "s/'17 3 \* \* \*'/'* * * * *'/; s/'23 3 \* \* \*'/'* * * * *'/" <<<"$schedule")"
 [ "$($psql -At -c "SELECT string_agg(jobname || ' ' || database || ' ' || username, ', ' ORDER BY jobname) FROM cron.job")" = \
 	"api_tokens_expiry_notices app token_jobs, api_tokens_purge app token_jobs" ] ||
 	fail "unexpected cron.job: $($psql -At -c "TABLE cron.job")"
@@ -139,7 +127,7 @@ wait_for_runs() {
 
 # state: the tokens left, the purged events, the notices.
 state() {
-	$psql -d app -At <<'SQL'
+	app_psql -At <<'SQL'
 SELECT 'tokens', string_agg(f.label, ',' ORDER BY f.label) FROM fixture f JOIN api_tokens t ON t.id = f.token_id;
 SELECT 'purged', string_agg(f.label || ':' || (e.detail ->> 'reason') || ':' || e.db_user, ',' ORDER BY f.label)
   FROM api_token_events e JOIN fixture f USING (token_id) WHERE e.event = 'purged';
@@ -172,9 +160,9 @@ second=$(state)
 [ "$second" = "$first" ] || fail "the second run changed something: $(diff <(echo "$first") <(echo "$second") || true)"
 echo "ok: the second run purged nothing more and added no duplicate notice"
 
-$psql >/dev/null <<'SQL'
-SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname IN ('api_tokens_purge', 'api_tokens_expiry_notices');
-SQL
+$psql -At <<<"$(block cron-runs)" | grep -c succeeded | grep -qx 4 || fail "the query of the runs shows no 4 succeeded runs"
+echo "ok: the documented query of the runs shows them"
+$psql >/dev/null <<<"$(block cron-unschedule)"
 [ "$($psql -At -c "SELECT count(*) FROM cron.job")" = 0 ] || fail "jobs left after unscheduling"
 echo "ok: both jobs unscheduled"
 

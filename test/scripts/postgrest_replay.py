@@ -399,7 +399,7 @@ class Checks:
     # A plain application role: api_token_authenticate, then its queries, in one transaction.
     def application(self):
         with psycopg.connect(user="app") as conn:  # not autocommit: psycopg opens transactions
-            status = conn.execute("SELECT status FROM auth.api_token_authenticate(%s)",
+            status = conn.execute("SELECT status FROM auth.api_token_authenticate(%s::text, NULL::text[])",
                                   (ALICE,)).fetchone()[0]
             rows = conn.execute("SELECT owner_id::text, body FROM notes").fetchall()
             conn.execute("INSERT INTO notes (owner_id, body) VALUES (%s, 'alice via app')",
@@ -411,7 +411,7 @@ class Checks:
             expect("app: next transaction", [],
                    conn.execute("SELECT owner_id::text, body FROM notes").fetchall())
             conn.commit()
-            status = conn.execute("SELECT status FROM auth.api_token_authenticate(%s)",
+            status = conn.execute("SELECT status FROM auth.api_token_authenticate(%s::text, NULL::text[])",
                                   (REVOKED,)).fetchone()[0]
             expect("app: revoked token", ("inactive", []),
                    (status, conn.execute("SELECT body FROM notes").fetchall()))
