@@ -152,8 +152,8 @@ chroot_ensure() {
 		# shellcheck disable=SC2016 # expanded by the inner sh
 		if ! chroot_run "$v" env DEBIAN_FRONTEND=noninteractive sh -ec '
 			dpkg --configure -a
-			apt-get update -q
-			apt-get install -y -q --no-install-recommends "$@"
+			apt-get -o DPkg::Lock::Timeout=600 update -q
+			apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$@"
 			apt-get clean' sh "${missing[@]}" >"$log" 2>&1; then
 			tail -n 30 "$log" >&2
 			echo "chroot $v: installing ${missing[*]} failed (log: $log)" >&2

@@ -1,5 +1,32 @@
-# ensure_packages PKG...: installs the Debian packages that are missing
-# (sourced, not run).  Needs root when something is missing.
+# Debian packages for the tests (sourced, not run).
+#
+# Other package managers may run at the same time (unattended-upgrades, an
+# administrator): every apt call here waits for their locks, up to
+# APT_LOCK_WAIT seconds (default 600), and says that it waits, instead of
+# failing at once.
+
+APT_LOCK_WAIT=${APT_LOCK_WAIT:-600}
+
+# apt_get ARGS...: apt-get, quiet when it succeeds, waiting for the dpkg and
+# apt locks; fails with apt's own output otherwise.
+apt_get() {
+	local deadline=$((SECONDS + APT_LOCK_WAIT)) out status
+	while :; do
+		out=$(DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=0 "$@" 2>&1) && return 0
+		status=$?
+		if grep -qE "Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock" <<<"$out" &&
+			[ $SECONDS -lt $deadline ]; then
+			echo "apt-get $1: another package manager holds the lock; waiting (at most $((deadline - SECONDS)) s more)" >&2
+			sleep 5
+			continue
+		fi
+		echo "$out" >&2
+		return $status
+	done
+}
+
+# ensure_packages PKG...: installs the Debian packages that are missing.
+# Needs root when something is missing.
 ensure_packages() {
 	local missing="" pkg
 	for pkg in "$@"; do
@@ -13,8 +40,9 @@ ensure_packages() {
 	fi
 	echo "installing:$missing"
 	if [ -z "${APT_UPDATED:-}" ]; then
-		apt-get update -qq >/dev/null
+		apt_get update
 		export APT_UPDATED=1
 	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	# shellcheck disable=SC2086 # one word per package
+	apt_get install -y --no-install-recommends $missing
 }

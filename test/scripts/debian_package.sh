@@ -2,7 +2,7 @@
 # Packaging as PostgreSQL users install extensions: META.json is a valid PGXN
 # meta file for this version; the Debian package for the server of
 # $PG_CONFIG (postgresql-NN-api-tokens) builds with pg_buildext, installs
-# with dpkg -i, and CREATE EXTENSION works from the installed files.
+# with apt, and CREATE EXTENSION works from the installed files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/packages.sh
@@ -58,8 +58,8 @@ for f in "/usr/lib/postgresql/$major/lib/api_tokens.so" \
 done
 echo "ok: the package holds the library, control file, install and upgrade scripts"
 
-echo "== installing with dpkg -i"
-dpkg -i "$deb" >/dev/null 2>&1 || fail "dpkg -i"
+echo "== installing the package (apt, waiting for the dpkg lock)"
+apt_get install -y --no-install-recommends "$deb" || fail "installing $deb"
 owner=$(dpkg -S "/usr/share/postgresql/$major/extension/api_tokens.control" | cut -d: -f1)
 [ "$owner" = "postgresql-$major-api-tokens" ] || fail "control file owned by '$owner'"
 echo "ok: installed files belong to $owner"
