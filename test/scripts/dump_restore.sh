@@ -33,11 +33,13 @@ CREATE TABLE plaintexts AS
     FROM users u, LATERAL api_token_create(u.id, 'token of ' || u.email, '{read}') c;
 SELECT api_token_revoke(token_id) FROM plaintexts LIMIT 3;
 -- Two tokens rotated out (their successors kept in plaintext too), one in its grace period.
+CREATE TEMP VIEW active AS
+  SELECT p.token_id FROM plaintexts p JOIN api_tokens t ON t.id = p.token_id WHERE t.is_active;
 INSERT INTO plaintexts
-SELECT r.* FROM (SELECT token_id FROM plaintexts ORDER BY token_id DESC LIMIT 1) p,
+SELECT r.* FROM (SELECT token_id FROM active ORDER BY token_id DESC LIMIT 1) p,
        LATERAL api_token_rotate(p.token_id) r;
 INSERT INTO plaintexts
-SELECT r.* FROM (SELECT token_id FROM plaintexts ORDER BY token_id DESC OFFSET 2 LIMIT 1) p,
+SELECT r.* FROM (SELECT token_id FROM active ORDER BY token_id LIMIT 1) p,
        LATERAL api_token_rotate(p.token_id, '1 day') r;
 UPDATE api_tokens SET last_used_at = '2026-01-01 00:00:00+00' WHERE name LIKE '%user1@%';
 -- attack_stored_result_record_type: results kept as values, which pg_dump

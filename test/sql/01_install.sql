@@ -41,7 +41,9 @@ SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.att
 SELECT indexrelid::regclass AS index, pg_get_indexdef(indexrelid)
   FROM pg_index WHERE indrelid IN ('api_token_rotations'::regclass, 'api_token_events'::regclass)
  ORDER BY indexrelid::regclass::text;
-SELECT c.relname, c.relacl FROM pg_class c
+SELECT c.relname, c.relowner = 'postgres'::regrole AS owned_by_installer,
+       (SELECT count(*) FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner) AS granted_to_others
+  FROM pg_class c
  WHERE c.relname IN ('api_tokens', 'api_token_rotations', 'api_token_events', 'api_token_events_id_seq')
    AND c.relnamespace = 'public'::regnamespace ORDER BY 1;
 
