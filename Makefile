@@ -4,18 +4,23 @@ EXTENSION = api_tokens
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big = api_tokens
-# Pure token code (no PostgreSQL headers) and the server glue around it.
-PURE_OBJS = src/base62.o src/hex.o src/token_format.o src/json_member.o
-OBJS = $(PURE_OBJS) \
-	src/api_tokens.o src/settings.o src/token_functions.o src/token_hash.o \
-	src/rel_checks.o src/token_table.o src/row_access.o src/token_rows.o src/result.o src/scopes.o \
-	src/ext_tables.o src/events.o src/lineage.o \
-	src/validate.o src/last_used.o src/reuse.o src/context.o src/pre_request.o \
-	src/manage.o src/rotate.o src/lifecycle.o src/table_setup.o src/install_check.o \
-	src/uses.o src/worker.o src/forward.o src/remote.o
+# The layers, bottom up (docs/architecture.md): pure token code without
+# PostgreSQL headers, the extension's tables, the bookkeeping after a
+# validation (in shared memory and the worker when preloaded), and the SQL
+# entry points.
+PURE_OBJS = src/token/base62.o src/token/hex.o src/token/token_format.o src/token/json_member.o
+TABLES_OBJS = src/tables/rel_checks.o src/tables/catalog.o src/tables/row_access.o \
+	src/tables/token_rows.o src/tables/lineage.o src/tables/events.o src/tables/revocation.o
+ENGINE_OBJS = src/engine/last_used.o src/engine/reuse.o src/engine/use_table.o \
+	src/engine/worker.o src/engine/forward.o src/engine/remote.o
+API_OBJS = src/api/token_hash.o src/api/token_functions.o src/api/sql_call.o src/api/scopes.o \
+	src/api/validate.o src/api/request_context.o src/api/pre_request.o src/api/issue.o \
+	src/api/revoke.o src/api/rotate.o src/api/lifecycle.o src/api/record_uses.o \
+	src/api/create_tables.o src/api/check_install.o
+OBJS = src/api_tokens.o src/settings.o $(PURE_OBJS) $(TABLES_OBJS) $(ENGINE_OBJS) $(API_OBJS)
 SHLIB_LINK += -lcrypto -lz
 # libpq: a standby's worker forwards recorded uses to the primary.
-PG_CPPFLAGS = -I$(libpq_srcdir)
+PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
@@ -43,11 +48,11 @@ UNIT_CC ?= $(CC)
 UNIT_CFLAGS ?= -O2 -g -Wall -Wextra -Werror
 PURE_SRCS = $(PURE_OBJS:.o=.c)
 
-test/unit/token_format_test: test/unit/token_format_test.c $(PURE_SRCS) src/*.h
+test/unit/token_format_test: test/unit/token_format_test.c $(PURE_SRCS) src/token/*.h
 	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc -o $@ test/unit/token_format_test.c $(PURE_SRCS) -lz
 
-test/unit/json_member_test: test/unit/json_member_test.c src/json_member.c src/json_member.h
-	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc -o $@ test/unit/json_member_test.c src/json_member.c
+test/unit/json_member_test: test/unit/json_member_test.c src/token/json_member.c src/token/json_member.h
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc -o $@ test/unit/json_member_test.c src/token/json_member.c
 
 .PHONY: unittest
 unittest: test/unit/token_format_test test/unit/json_member_test

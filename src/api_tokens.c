@@ -9,14 +9,13 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 
-#include "context.h"
-#include "ext_tables.h"
-#include "last_used.h"
-#include "reuse.h"
+#include "api/request_context.h"
+#include "engine/last_used.h"
+#include "engine/reuse.h"
+#include "engine/use_table.h"
+#include "engine/worker.h"
 #include "settings.h"
-#include "token_table.h"
-#include "uses.h"
-#include "worker.h"
+#include "tables/catalog.h"
 
 PG_MODULE_MAGIC;
 
@@ -30,7 +29,7 @@ request_shmem(void)
 {
 	if (previous_shmem_request_hook)
 		previous_shmem_request_hook();
-	uses_shmem_request();
+	use_table_shmem_request();
 }
 
 static void
@@ -38,7 +37,7 @@ start_shmem(void)
 {
 	if (previous_shmem_startup_hook)
 		previous_shmem_startup_hook();
-	uses_shmem_startup();
+	use_table_shmem_startup();
 }
 
 void
@@ -56,9 +55,8 @@ _PG_init(void)
 		worker_register_launcher();
 	}
 
-	token_table_init();
-	ext_tables_init();
+	catalog_init();
 	last_used_init();
 	reuse_init();
-	context_init();
+	request_context_init();
 }

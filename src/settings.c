@@ -20,7 +20,7 @@
 
 #include "compat.h"
 #include "settings.h"
-#include "token_format.h"
+#include "token/token_format.h"
 
 char *api_tokens_brand = NULL;
 int api_tokens_last_used_interval = 60;

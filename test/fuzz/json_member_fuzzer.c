@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_member.h"
+#include "token/json_member.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base62.h"
-#include "hex.h"
-#include "token_format.h"
+#include "token/base62.h"
+#include "token/hex.h"
+#include "token/token_format.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -24,8 +24,8 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 out=$(mktemp -d "${TMPDIR:-/tmp}/api_tokens_fuzz.XXXXXX")
 # Kept on failure so that the crashing input can be replayed.
 trap 'if [ "$?" = 0 ]; then rm -rf "$out"; else echo "build outputs and fuzz artifacts kept in $out" >&2; fi' EXIT
-pure=(src/base62.c src/hex.c src/token_format.c)
-json=(src/json_member.c)
+pure=(src/token/base62.c src/token/hex.c src/token/token_format.c)
+json=(src/token/json_member.c)
 sanitize=("-fsanitize=address,undefined" -fno-sanitize-recover=all)
 
 echo "== unit tests, gcc -O2 -Wall -Wextra -Werror"

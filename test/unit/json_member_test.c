@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_member.h"
+#include "token/json_member.h"
 
 static int checks = 0;
 static int failures = 0;

@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base62.h"
-#include "hex.h"
-#include "token_format.h"
+#include "token/base62.h"
+#include "token/hex.h"
+#include "token/token_format.h"
 
 static int checks = 0;
 static int failures = 0;

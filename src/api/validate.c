@@ -1,0 +1,261 @@
+/*
+ * validate.c
+ *		api_token_validate: the per-request hot path.
+ *
+ * A presented token is checked for format and checksum without touching
+ * the table, hashed, and looked up with one probe of the unique token_hash
+ * index.  Only then are activity, expiry and scopes checked, and a use
+ * recorded when one is due (see last_used.c).  A token that stopped working
+ * because it was rotated out is reported as such, and its reuse noted (see
+ * reuse.c).  Every value read from the row is treated as untrusted: a NULL
+ * never becomes a valid answer.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
+
+#include "api/request_context.h"
+#include "api/scopes.h"
+#include "api/sql_call.h"
+#include "api/token_functions.h"
+#include "api/token_hash.h"
+#include "api/validate.h"
+#include "compat.h"
+#include "engine/last_used.h"
+#include "engine/reuse.h"
+#include "tables/lineage.h"
+#include "tables/token_rows.h"
+
+static const char *const status_names[] = {
+	[TOKEN_VALID] = "valid",
+	[TOKEN_MALFORMED] = "malformed",
+	[TOKEN_UNKNOWN] = "unknown",
+	[TOKEN_INACTIVE] = "inactive",
+	[TOKEN_EXPIRED] = "expired",
+	[TOKEN_ROTATED] = "rotated",
+	[TOKEN_INSUFFICIENT_SCOPE] = "insufficient_scope",
+};
+
+const char *
+token_status_name(TokenStatus status)
+{
+	Assert(status >= 0 && status < lengthof(status_names));
+	return status_names[status];
+}
+
+/* What the index probe found, copied out of the row. */
+typedef struct FoundToken
+{
+	bool found;
+	Datum id;
+	Datum user_id;
+	ArrayType *scopes; /* NULL if the column is NULL */
+	bool is_active;
+	bool has_expiry;
+	TimestampTz expires_at;
+	bool has_last_used;
+	TimestampTz last_used_at;
+} FoundToken;
+
+/* A uuid column that must not be NULL: the table's owner could allow it. */
+static Datum
+required_uuid(TokenRows *rows, AttrNumber att, const char *column)
+{
+	bool isnull;
+	Datum value = row_access_get(&rows->ra, att, &isnull);
+
+	if (isnull)
+		ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
+						errmsg("the api_tokens row of this token has a NULL %s", column),
+						errhint("Delete the row or give it a %s; the column should be NOT NULL.",
+								column)));
+	return datumCopy(value, false, UUID_LEN);
+}
+
+/* Probes the unique index for token_hash = hash and copies the row out. */
+static void
+probe(Oid nspoid, text *hash, FoundToken *out)
+{
+	TokenRows *rows = token_rows_open(nspoid, false);
+	const TokenTable *t = rows->table;
+
+	out->found = token_rows_find_by_hash(rows, hash);
+	if (out->found)
+	{
+		bool isnull;
+		Datum scopes;
+
+		out->id = required_uuid(rows, t->att_id, "id");
+		out->user_id = required_uuid(rows, t->att_user_id, "user_id");
+		out->is_active = row_access_get_bool(&rows->ra, t->att_is_active, false);
+		out->has_expiry =
+			row_access_get_timestamptz(&rows->ra, t->att_expires_at, &out->expires_at);
+		out->has_last_used =
+			row_access_get_timestamptz(&rows->ra, t->att_last_used_at, &out->last_used_at);
+		scopes = row_access_get(&rows->ra, t->att_scopes, &isnull);
+		/* A copy, relabelled: varchar[] and text[] share one layout. */
+		out->scopes = isnull ? NULL : DatumGetArrayTypePCopy(scopes);
+		if (out->scopes)
+			ARR_ELEMTYPE(out->scopes) = TEXTOID;
+	}
+	token_rows_close(rows);
+}
+
+/*
+ * The result row, of the function's declared type (api_token_validation),
+ * so that it can be stored, dumped and read by any session.
+ */
+static Datum
+result_row(FunctionCallInfo fcinfo, const Validation *v)
+{
+	Oid type = get_fn_expr_rettype(fcinfo->flinfo);
+	Datum values[4];
+	bool nulls[4] = {false, false, false, false};
+	TupleDesc desc;
+	Datum row;
+
+	if (!OidIsValid(type))
+		type = get_func_rettype(fcinfo->flinfo->fn_oid);
+	desc = lookup_rowtype_tupdesc(type, -1);
+	if (desc->natts != 4 || TupleDescAttr(desc, 0)->atttypid != TEXTOID ||
+		TupleDescAttr(desc, 1)->atttypid != UUIDOID ||
+		TupleDescAttr(desc, 2)->atttypid != UUIDOID ||
+		TupleDescAttr(desc, 3)->atttypid != TEXTARRAYOID)
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+						errmsg("type %s is not (status text, token_id uuid, user_id uuid, scopes "
+							   "text[])",
+							   format_type_be(type))));
+
+	values[0] = CStringGetTextDatum(token_status_name(v->status));
+	if (v->found)
+	{
+		values[1] = v->id;
+		values[2] = v->user_id;
+		values[3] = PointerGetDatum(v->scopes);
+		nulls[3] = v->scopes == NULL;
+	}
+	else
+		nulls[1] = nulls[2] = nulls[3] = true;
+
+	row = sql_single_row(fcinfo, desc, values, nulls);
+	ReleaseTupleDesc(desc);
+	return row;
+}
+
+void
+validate_token(Oid nspoid, Datum token_datum, bool token_isnull, const ScopeList *required,
+			   Validation *out)
+{
+	text *token;
+	/* The hash as a text datum on the stack; the int32 aligns its header. */
+	union
+	{
+		int32 align; /* cppcheck-suppress unusedStructMember */
+		char bytes[VARHDRSZ + TOKEN_HASH_HEX_LEN];
+	} hash;
+	FoundToken tok;
+	TimestampTz txn_time;
+	Rotation rotation;
+
+	out->found = false;
+	if (token_isnull || !token_datum_is_wellformed(token_datum))
+	{
+		out->status = TOKEN_MALFORMED;
+		return;
+	}
+
+	token = DatumGetTextPP(token_datum);
+	token_sha256_hex(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), hash.bytes + VARHDRSZ);
+	SET_VARSIZE(hash.bytes, sizeof(hash.bytes));
+
+	probe(nspoid, (text *) hash.bytes, &tok);
+	if (!tok.found)
+	{
+		out->status = TOKEN_UNKNOWN;
+		return;
+	}
+	out->found = true;
+	out->id = tok.id;
+	out->user_id = tok.user_id;
+	out->scopes = tok.scopes;
+
+	txn_time = GetCurrentTransactionStartTimestamp();
+	if (!tok.is_active)
+		out->status = TOKEN_INACTIVE;
+	else if (tok.has_expiry && tok.expires_at <= txn_time)
+		out->status = TOKEN_EXPIRED;
+	else if (!scopes_has_all(tok.scopes, required))
+		out->status = TOKEN_INSUFFICIENT_SCOPE;
+	else
+	{
+		out->status = TOKEN_VALID;
+		if (last_used_is_due(tok.has_last_used, tok.last_used_at, txn_time))
+			last_used_record(nspoid, tok.id, txn_time);
+		return;
+	}
+
+	/*
+	 * A token that stopped working because it was rotated out: only such
+	 * tokens need the lineage, so the valid path never looks at it.
+	 */
+	if ((out->status == TOKEN_INACTIVE || out->status == TOKEN_EXPIRED) &&
+		lineage_rotated_out(nspoid, tok.id, &rotation))
+	{
+		out->status = TOKEN_ROTATED;
+		reuse_note(nspoid, tok.id);
+	}
+}
+
+/* The SQL functions' shared body: validate, and authenticate if asked. */
+static Datum
+validate(FunctionCallInfo fcinfo, const char *fname, bool authenticate)
+{
+	ScopeList required = {0, NULL, NULL};
+	Validation v;
+
+	sql_require_set_context(fcinfo, fname);
+	if (!PG_ARGISNULL(1))
+		required = scopes_required(PG_GETARG_ARRAYTYPE_P(1));
+	validate_token(token_table_namespace_of(fcinfo->flinfo->fn_oid), PG_GETARG_DATUM(0),
+				   PG_ARGISNULL(0), &required, &v);
+	if (authenticate && v.status == TOKEN_VALID)
+		request_context_set(v.id, v.user_id, v.scopes);
+	else if (authenticate)
+		request_context_clear();
+	return result_row(fcinfo, &v);
+}
+
+/*
+ * SQL: api_token_validate(token text, required_scopes text[] DEFAULT NULL)
+ *		RETURNS SETOF api_token_validation
+ */
+PG_FUNCTION_INFO_V1(api_token_validate);
+Datum
+api_token_validate(PG_FUNCTION_ARGS)
+{
+	return validate(fcinfo, "api_token_validate", false);
+}
+
+/*
+ * SQL: api_token_authenticate(token text, required_scopes text[] DEFAULT NULL)
+ *		RETURNS SETOF api_token_validation
+ * As api_token_validate; a valid token becomes the transaction's
+ * authenticated token (see request_context.c), any other status clears it.
+ */
+PG_FUNCTION_INFO_V1(api_token_authenticate);
+Datum
+api_token_authenticate(PG_FUNCTION_ARGS)
+{
+	return validate(fcinfo, "api_token_authenticate", true);
+}
