@@ -32,7 +32,7 @@ extern void last_used_init(void);
 /*
  * Notes that the token with this id, in the api_tokens table of schema
  * nspoid, was validated at time now.  With the library preloaded, the use
- * goes to shared memory and the background worker writes it (uses.c,
+ * goes to shared memory and the background worker writes it (use_table.c,
  * worker.c).  Otherwise the write happens when the transaction commits,
  * once per token however often it was validated, and only if it can be
  * done at once: it is skipped when another session holds the table or the

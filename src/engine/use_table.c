@@ -1,7 +1,7 @@
 /*
  * use_table.c
  *		The shared table of what validations leave for the background
- *		worker: uses to write, reuses to act upon (see uses.h).
+ *		worker: uses to write, reuses to act upon (see use_table.h).
  *
  * Two shared hash tables under one LWLock: tokens (one entry per token
  * with something waiting) and databases (one per database with tokens in

@@ -16,7 +16,7 @@
  * a flusher does are overridden, a flusher never waits long for a lock,
  * and a database whose flusher fails (it does not allow connections, a
  * lock is held) is put off, longer each time, while the shared table
- * keeps every other database's share (uses.c).
+ * keeps every other database's share (use_table.c).
  */
 #include "postgres.h"
 

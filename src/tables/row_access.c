@@ -3,7 +3,7 @@
  *		Finding, locking, inserting, updating and deleting rows by OID.
  *
  * The tables the extension writes carry no triggers of their own (see
- * token_table.c and ext_tables.c), so no code but the tables' owners' runs.
+ * tables/catalog.c), so no code but the tables' owners' runs.
  */
 #include "postgres.h"
 
