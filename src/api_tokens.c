@@ -11,6 +11,7 @@
 
 #include "api/request_context.h"
 #include "engine/last_used.h"
+#include "engine/limit_table.h"
 #include "engine/reuse.h"
 #include "engine/use_table.h"
 #include "engine/worker.h"
@@ -30,6 +31,7 @@ request_shmem(void)
 	if (previous_shmem_request_hook)
 		previous_shmem_request_hook();
 	use_table_shmem_request();
+	limit_table_shmem_request();
 }
 
 static void
@@ -38,6 +40,7 @@ start_shmem(void)
 	if (previous_shmem_startup_hook)
 		previous_shmem_startup_hook();
 	use_table_shmem_startup();
+	limit_table_shmem_startup();
 }
 
 void

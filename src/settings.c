@@ -30,6 +30,8 @@ int api_tokens_rotated_reuse = ROTATED_REUSE_REPORT;
 char *api_tokens_actor = NULL;
 int api_tokens_flush_interval = 10;
 int api_tokens_max_tracked_tokens = 100000;
+int api_tokens_max_limited_tokens = 10000;
+int api_tokens_max_idle = 0;
 char *api_tokens_forward_conninfo = NULL;
 int api_tokens_forward_timeout = 30;
 
@@ -37,6 +39,13 @@ int api_tokens_forward_timeout = 30;
 static char *max_lifetime_text = NULL;
 /* A value of api_tokens.max_lifetime from the configuration that was refused. */
 static char refused_max_lifetime[64] = "";
+
+/* The same for api_tokens.max_idle. */
+static char *max_idle_text = NULL;
+static char refused_max_idle[64] = "";
+
+/* The shortest inactivity limit: last_used_at may lag behind by a flush and an interval. */
+#define MIN_IDLE_SECONDS 3600
 
 static const struct config_enum_entry rotated_reuse_options[] = {
 	{"report", ROTATED_REUSE_REPORT, false},
@@ -167,19 +176,62 @@ assign_max_lifetime(const char *newval, void *extra)
 	api_tokens_max_lifetime = *(int *) extra;
 }
 
+static bool
+check_max_idle(char **newval, void **extra, GucSource source)
+{
+	int seconds;
+	int *parsed;
+
+	if (*newval == NULL || !parse_duration(*newval, &seconds) ||
+		(seconds > 0 && seconds < MIN_IDLE_SECONDS))
+	{
+		GUC_check_errdetail("An inactivity limit is a duration of at least an hour, such as "
+							"'90d' or '90 days', or 0 for none.");
+		if (*newval != NULL && from_configuration(source))
+			strlcpy(refused_max_idle, *newval, sizeof(refused_max_idle));
+		return false;
+	}
+	parsed = compat_guc_malloc(sizeof(int));
+	if (parsed == NULL)
+		return false;
+	*parsed = seconds;
+	*extra = parsed;
+	return true;
+}
+
+static void
+assign_max_idle(const char *newval, void *extra)
+{
+	api_tokens_max_idle = *(int *) extra;
+}
+
+/* Raises the error for a policy setting whose configured value was refused. */
+static void
+refuse_policy(const char *name, const char *value, const char *what, const char *example)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s has an invalid value: \"%s\"", name, value),
+			 errdetail("The value comes from the configuration (postgresql.conf, ALTER "
+					   "DATABASE or ALTER ROLE), was ignored with a warning, and no token is "
+					   "%s without the policy it sets.",
+					   what),
+			 errhint("Write it with a unit, for example %s, then start a new session.", example)));
+}
+
 void
 settings_require_policy(void)
 {
 	if (refused_max_lifetime[0] != '\0')
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("api_tokens.max_lifetime has an invalid value: \"%s\"", refused_max_lifetime),
-			 errdetail("The value comes from the configuration (postgresql.conf, ALTER "
-					   "DATABASE or ALTER ROLE), was ignored with a warning, and no token is "
-					   "issued without the policy it sets."),
-			 errhint("Write it with a unit, for example '365d' or '365 days', then start a "
-					 "new session.")));
+		refuse_policy("api_tokens.max_lifetime", refused_max_lifetime, "issued",
+					  "'365d' or '365 days'");
+}
+
+void
+settings_require_idle_policy(void)
+{
+	if (refused_max_idle[0] != '\0')
+		refuse_policy("api_tokens.max_idle", refused_max_idle, "validated", "'90d' or '90 days'");
 }
 
 /*
@@ -246,6 +298,12 @@ settings_define(bool preloading)
 		"for example '365d' or '365 days'.",
 		&max_lifetime_text, "0", PGC_SUSET, 0, check_max_lifetime, assign_max_lifetime, NULL);
 
+	DefineCustomStringVariable(
+		"api_tokens.max_idle", "Longest time a token may go unused; 0 for no limit.",
+		"A token unused (or, never used, created) longer ago validates as inactive; at least "
+		"an hour, for example '90d' or '90 days'.",
+		&max_idle_text, "0", PGC_SUSET, 0, check_max_idle, assign_max_idle, NULL);
+
 	DefineCustomEnumVariable(
 		"api_tokens.rotated_reuse", "What a use of a token rotated out after its grace does.",
 		"report: the status rotated and a reused event; revoke_family: also revoke every "
@@ -280,12 +338,21 @@ settings_define(bool preloading)
 
 	/* A setting of the postmaster can only be defined while preloading. */
 	if (preloading)
+	{
 		DefineCustomIntVariable(
 			"api_tokens.max_tracked_tokens",
 			"Tokens whose uses shared memory holds between writes.",
 			"When full, uses of further tokens are dropped until the next write.",
 			&api_tokens_max_tracked_tokens, 100000, 100, 10000000, PGC_POSTMASTER, 0, NULL, NULL,
 			NULL);
+		DefineCustomIntVariable(
+			"api_tokens.max_limited_tokens",
+			"Tokens with a rate limit or credits whose counts shared memory holds at once.",
+			"When full, a limited token that finds no room is refused (rate_limited) until "
+			"windows end and spent credits are written.",
+			&api_tokens_max_limited_tokens, 10000, 100, 10000000, PGC_POSTMASTER, 0, NULL, NULL,
+			NULL);
+	}
 
 	MarkGUCPrefixReserved("api_tokens");
 }

@@ -24,6 +24,8 @@ extern int api_tokens_max_lifetime;
  * to a value that had to be ignored: what it governs must not run without it.
  */
 extern void settings_require_policy(void);
+/* The same for api_tokens.max_idle, which validation applies. */
+extern void settings_require_idle_policy(void);
 
 /* api_tokens.rotated_reuse: what a use of a rotated-out token does. */
 typedef enum RotatedReuse
@@ -41,6 +43,12 @@ extern int api_tokens_flush_interval;
 
 /* api_tokens.max_tracked_tokens: tokens the shared use table holds (preloaded only). */
 extern int api_tokens_max_tracked_tokens;
+
+/* api_tokens.max_limited_tokens: tokens the shared limit table holds (preloaded only). */
+extern int api_tokens_max_limited_tokens;
+
+/* api_tokens.max_idle: seconds a token may go unused, 0 for no limit. */
+extern int api_tokens_max_idle;
 
 /* api_tokens.forward_conninfo: where a standby sends its uses ('' = primary_conninfo). */
 extern char *api_tokens_forward_conninfo;

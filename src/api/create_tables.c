@@ -56,13 +56,20 @@ static const char *const create_statements[] = {
 	"CREATE INDEX ix_api_tokens_token_prefix ON %1$s (token_prefix)",
 };
 
-/* The history tables, each with the statements that create it; %1$s is the schema. */
+/*
+ * The side tables, each with the version that brought it and the statements
+ * that create it; %1$s is the schema.
+ */
 static const struct
 {
 	const char *name;
+	int since_major;
+	int since_minor;
 	const char *statements[3];
 } history_tables[] = {
 	{"api_token_rotations",
+	 1,
+	 1,
 	 {"CREATE TABLE %1$s.api_token_rotations ("
 	  " predecessor_id uuid        NOT NULL,"
 	  " successor_id   uuid        NOT NULL,"
@@ -74,6 +81,8 @@ static const struct
 	  "one successor and one predecessor, so a lineage never forks'",
 	  NULL}},
 	{"api_token_events",
+	 1,
+	 1,
 	 {"CREATE TABLE %1$s.api_token_events ("
 	  " id       bigint      GENERATED ALWAYS AS IDENTITY,"
 	  " at       timestamptz NOT NULL,"
@@ -87,6 +96,28 @@ static const struct
 	  "CREATE INDEX api_token_events_token_id_at_idx ON %1$s.api_token_events (token_id, at)",
 	  "COMMENT ON TABLE %1$s.api_token_events IS 'what happened to tokens, append-only: "
 	  "created, rotated, revoked, reused, purged; never a token or hash'"}},
+	{"api_token_limits",
+	 1,
+	 2,
+	 {"CREATE TABLE %1$s.api_token_limits ("
+	  " token_id             uuid        NOT NULL,"
+	  " rate_limit           integer     CHECK (rate_limit > 0),"
+	  " rate_window          interval    CHECK (rate_window > '0' AND rate_window <= '1 year'),"
+	  " credits              bigint      CHECK (credits >= 0),"
+	  " credits_refill       bigint      CHECK (credits_refill >= 0),"
+	  " credits_refill_every interval    CHECK (credits_refill_every > '0'),"
+	  " credits_refilled_at  timestamptz,"
+	  " credits_version      bigint      NOT NULL DEFAULT 0,"
+	  " allowed_addresses    cidr[]      CHECK (cardinality(allowed_addresses) <= 1000),"
+	  " CONSTRAINT api_token_limits_pkey PRIMARY KEY (token_id),"
+	  " CONSTRAINT api_token_limits_token_id_fkey FOREIGN KEY (token_id)"
+	  "   REFERENCES %1$s.api_tokens (id) ON DELETE CASCADE,"
+	  " CONSTRAINT api_token_limits_rate_check CHECK ((rate_limit IS NULL) = (rate_window IS NULL)),"
+	  " CONSTRAINT api_token_limits_refill_check"
+	  "   CHECK ((credits_refill IS NULL) = (credits_refill_every IS NULL)))",
+	  "COMMENT ON TABLE %1$s.api_token_limits IS 'limits of tokens: a rate limit, usage credits, "
+	  "an address allowlist; set them with the api_token_set_* functions'",
+	  NULL}},
 };
 
 static void
@@ -161,7 +192,17 @@ release(Oid relid, const char *qname)
 	}
 }
 
-/* Creates the missing history tables of the schema (SPI connected), and checks the others. */
+/* True if the installed extension is at major.minor or later (or being created). */
+static bool
+extension_at_least(int major, int minor)
+{
+	ExtensionInfo extension;
+
+	return !rel_checks_extension(&extension) ||
+		   catalog_version_at_least(extension.version, major, minor);
+}
+
+/* Creates the missing side tables of the schema (SPI connected), and checks the others. */
 static void
 create_history_tables(Oid nspoid)
 {
@@ -176,7 +217,8 @@ create_history_tables(Oid nspoid)
 		Oid relid;
 		ListCell *lc;
 
-		if (OidIsValid(get_relname_relid(history_tables[i].name, nspoid)))
+		if (OidIsValid(get_relname_relid(history_tables[i].name, nspoid)) ||
+			!extension_at_least(history_tables[i].since_major, history_tables[i].since_minor))
 			continue;
 		for (int j = 0; j < (int) lengthof(history_tables[i].statements); j++)
 			if (history_tables[i].statements[j] != NULL)
@@ -193,14 +235,6 @@ create_history_tables(Oid nspoid)
 	ext_tables_check(nspoid, &checked);
 }
 
-/* True unless the installed extension is at version 1.0, which has no history tables. */
-static bool
-has_history(void)
-{
-	ExtensionInfo extension;
-
-	return !rel_checks_extension(&extension) || strcmp(extension.version, "1.0") != 0;
-}
 
 /* SQL: api_tokens_create_table(users_table regclass) RETURNS regclass */
 PG_FUNCTION_INFO_V1(api_tokens_create_table);
@@ -238,7 +272,7 @@ api_tokens_create_table(PG_FUNCTION_ARGS)
 	relid = get_relname_relid("api_tokens", nspoid);
 	revoke_all_but_owner(relid, qname);
 	release(relid, qname);
-	if (has_history())
+	if (extension_at_least(1, 1))
 		create_history_tables(nspoid);
 	SPI_finish();
 

@@ -20,30 +20,6 @@
 #include "tables/lineage.h"
 #include "tables/token_rows.h"
 
-/* An interval argument that must be given and not negative. */
-static Interval *
-required_interval(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	Interval zero = {0};
-	Interval *value;
-
-	sql_require_not_null(fcinfo, argno, name);
-	value = PG_GETARG_INTERVAL_P(argno);
-	if (DatumGetBool(
-			DirectFunctionCall2(interval_lt, IntervalPGetDatum(value), IntervalPGetDatum(&zero))))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("%s must not be negative", name)));
-	return value;
-}
-
-static TimestampTz
-shifted(TimestampTz ts, Interval *by, bool forward)
-{
-	return DatumGetTimestampTz(
-		DirectFunctionCall2(forward ? timestamptz_pl_interval : timestamptz_mi_interval,
-							TimestampTzGetDatum(ts), IntervalPGetDatum(by)));
-}
-
 typedef struct ExpiringScan
 {
 	const TokenTable *table;
@@ -88,7 +64,7 @@ Datum
 api_tokens_expiring(PG_FUNCTION_ARGS)
 {
 	Oid nspoid = token_table_namespace_of(fcinfo->flinfo->fn_oid);
-	Interval *within = required_interval(fcinfo, 0, "within");
+	Interval *within = sql_required_interval(fcinfo, 0, "within");
 	ExpiringScan scan;
 	TokenRows *rows;
 
@@ -96,7 +72,7 @@ api_tokens_expiring(PG_FUNCTION_ARGS)
 	rows = token_rows_open(nspoid, false);
 	scan.table = rows->table;
 	scan.now = GetCurrentTransactionStartTimestamp();
-	scan.until = shifted(scan.now, within, true);
+	scan.until = sql_shifted(scan.now, within, true);
 	scan.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	row_access_scan(&rows->ra, InvalidOid, InvalidOid, (Datum) 0, emit_if_expiring, &scan);
 	token_rows_close(rows);
@@ -272,7 +248,7 @@ Datum
 api_tokens_purge(PG_FUNCTION_ARGS)
 {
 	Oid nspoid = token_table_namespace_of(fcinfo->flinfo->fn_oid);
-	Interval *older_than = required_interval(fcinfo, 0, "older_than");
+	Interval *older_than = sql_required_interval(fcinfo, 0, "older_than");
 	PurgeScan scan;
 	TokenRows *rows;
 	EventWriter events;
@@ -282,7 +258,7 @@ api_tokens_purge(PG_FUNCTION_ARGS)
 	rows = token_rows_open(nspoid, true);
 	scan.table = rows->table;
 	scan.now = GetCurrentTransactionStartTimestamp();
-	scan.cutoff = shifted(scan.now, older_than, false);
+	scan.cutoff = sql_shifted(scan.now, older_than, false);
 	scan.ids = NIL;
 	row_access_scan(&rows->ra, InvalidOid, InvalidOid, (Datum) 0, collect_dead, &scan);
 

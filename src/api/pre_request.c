@@ -93,7 +93,7 @@ api_tokens_pre_request(PG_FUNCTION_ARGS)
 	const char *json = GetConfigOption("request.headers", true, false);
 	const char *token = NULL;
 	size_t len = 0;
-	ScopeList none = {0, NULL, NULL};
+	ValidationRequest request;
 	Validation v;
 
 	if (json != NULL && json[0] != '\0')
@@ -116,8 +116,11 @@ api_tokens_pre_request(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	}
 
+	/* No address: PostgREST's headers carry none the extension could trust. */
+	validation_request_init(&request);
 	validate_token(token_table_namespace_of(fcinfo->flinfo->fn_oid),
-				   PointerGetDatum(cstring_to_text_with_len(token, (int) len)), false, &none, &v);
+				   PointerGetDatum(cstring_to_text_with_len(token, (int) len)), false, &request,
+				   &v);
 	if (v.status != TOKEN_VALID)
 	{
 		request_context_clear();

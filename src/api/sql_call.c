@@ -12,6 +12,7 @@
 #include "access/htup_details.h"
 #include "funcapi.h"
 #include "nodes/execnodes.h"
+#include "utils/fmgrprotos.h"
 
 #include "api/sql_call.h"
 
@@ -54,4 +55,27 @@ sql_require_not_null(FunctionCallInfo fcinfo, int argno, const char *name)
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("%s must not be null", name)));
+}
+
+Interval *
+sql_required_interval(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	Interval zero = {0};
+	Interval *value;
+
+	sql_require_not_null(fcinfo, argno, name);
+	value = PG_GETARG_INTERVAL_P(argno);
+	if (DatumGetBool(
+			DirectFunctionCall2(interval_lt, IntervalPGetDatum(value), IntervalPGetDatum(&zero))))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s must not be negative", name)));
+	return value;
+}
+
+TimestampTz
+sql_shifted(TimestampTz ts, Interval *by, bool forward)
+{
+	return DatumGetTimestampTz(
+		DirectFunctionCall2(forward ? timestamptz_pl_interval : timestamptz_mi_interval,
+							TimestampTzGetDatum(ts), IntervalPGetDatum(by)));
 }

@@ -29,12 +29,14 @@
 #include "api/scopes.h"
 #include "api/sql_call.h"
 #include "api/token_functions.h"
+#include "api/limit_check.h"
 #include "api/token_hash.h"
 #include "api/validate.h"
 #include "compat.h"
 #include "engine/last_used.h"
 #include "engine/reuse.h"
 #include "tables/lineage.h"
+#include "settings.h"
 #include "tables/token_rows.h"
 
 static const char *const status_names[] = {
@@ -45,6 +47,9 @@ static const char *const status_names[] = {
 	[TOKEN_EXPIRED] = "expired",
 	[TOKEN_ROTATED] = "rotated",
 	[TOKEN_INSUFFICIENT_SCOPE] = "insufficient_scope",
+	[TOKEN_ADDRESS_DENIED] = "address_denied",
+	[TOKEN_RATE_LIMITED] = "rate_limited",
+	[TOKEN_USAGE_EXCEEDED] = "usage_exceeded",
 };
 
 const char *
@@ -66,6 +71,8 @@ typedef struct FoundToken
 	TimestampTz expires_at;
 	bool has_last_used;
 	TimestampTz last_used_at;
+	bool has_created;
+	TimestampTz created_at;
 } FoundToken;
 
 /* A uuid column that must not be NULL: the table's owner could allow it. */
@@ -103,6 +110,8 @@ probe(Oid nspoid, text *hash, FoundToken *out)
 			row_access_get_timestamptz(&rows->ra, t->att_expires_at, &out->expires_at);
 		out->has_last_used =
 			row_access_get_timestamptz(&rows->ra, t->att_last_used_at, &out->last_used_at);
+		out->has_created =
+			row_access_get_timestamptz(&rows->ra, t->att_created_at, &out->created_at);
 		scopes = row_access_get(&rows->ra, t->att_scopes, &isnull);
 		/* A copy, relabelled: varchar[] and text[] share one layout. */
 		out->scopes = isnull ? NULL : DatumGetArrayTypePCopy(scopes);
@@ -117,25 +126,28 @@ probe(Oid nspoid, text *hash, FoundToken *out)
  * so that it can be stored, dumped and read by any session.
  */
 static Datum
-result_row(FunctionCallInfo fcinfo, const Validation *v)
+result_row(FunctionCallInfo fcinfo, const Validation *v, int ncolumns)
 {
+	static const Oid types[6] = {TEXTOID, UUIDOID, UUIDOID, TEXTARRAYOID, INT4OID, INT8OID};
 	Oid type = get_fn_expr_rettype(fcinfo->flinfo);
-	Datum values[4];
-	bool nulls[4] = {false, false, false, false};
+	Datum values[6];
+	bool nulls[6] = {false, false, false, false, true, true};
 	TupleDesc desc;
 	Datum row;
+	bool matches;
 
 	if (!OidIsValid(type))
 		type = get_func_rettype(fcinfo->flinfo->fn_oid);
 	desc = lookup_rowtype_tupdesc(type, -1);
-	if (desc->natts != 4 || TupleDescAttr(desc, 0)->atttypid != TEXTOID ||
-		TupleDescAttr(desc, 1)->atttypid != UUIDOID ||
-		TupleDescAttr(desc, 2)->atttypid != UUIDOID ||
-		TupleDescAttr(desc, 3)->atttypid != TEXTARRAYOID)
-		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-						errmsg("type %s is not (status text, token_id uuid, user_id uuid, scopes "
-							   "text[])",
-							   format_type_be(type))));
+	matches = desc->natts == ncolumns;
+	for (int i = 0; matches && i < ncolumns; i++)
+		matches = TupleDescAttr(desc, i)->atttypid == types[i];
+	if (!matches)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("type %s is not (status text, token_id uuid, user_id uuid, scopes text[]%s)",
+						format_type_be(type),
+						ncolumns == 6 ? ", retry_after integer, credits_remaining bigint" : "")));
 
 	values[0] = CStringGetTextDatum(token_status_name(v->status));
 	if (v->found)
@@ -147,6 +159,13 @@ result_row(FunctionCallInfo fcinfo, const Validation *v)
 	}
 	else
 		nulls[1] = nulls[2] = nulls[3] = true;
+	if (ncolumns == 6)
+	{
+		values[4] = Int32GetDatum(v->retry_after);
+		nulls[4] = v->retry_after < 0;
+		values[5] = Int64GetDatum(v->credits_remaining);
+		nulls[5] = v->credits_remaining < 0;
+	}
 
 	row = sql_single_row(fcinfo, desc, values, nulls);
 	ReleaseTupleDesc(desc);
@@ -154,7 +173,31 @@ result_row(FunctionCallInfo fcinfo, const Validation *v)
 }
 
 void
-validate_token(Oid nspoid, Datum token_datum, bool token_isnull, const ScopeList *required,
+validation_request_init(ValidationRequest *request)
+{
+	memset(request, 0, sizeof(*request));
+	request->cost = 1;
+}
+
+/* True if the token has gone unused for api_tokens.max_idle. */
+static bool
+is_idle(const FoundToken *tok, TimestampTz now)
+{
+	TimestampTz since;
+
+	if (api_tokens_max_idle <= 0)
+		return false;
+	if (tok->has_last_used)
+		since = tok->last_used_at;
+	else if (tok->has_created)
+		since = tok->created_at;
+	else
+		return true; /* neither: nothing says it was ever used */
+	return since <= now - (int64) api_tokens_max_idle * USECS_PER_SEC;
+}
+
+void
+validate_token(Oid nspoid, Datum token_datum, bool token_isnull, const ValidationRequest *request,
 			   Validation *out)
 {
 	text *token;
@@ -169,6 +212,9 @@ validate_token(Oid nspoid, Datum token_datum, bool token_isnull, const ScopeList
 	Rotation rotation;
 
 	out->found = false;
+	out->retry_after = -1;
+	out->credits_remaining = -1;
+	settings_require_idle_policy();
 	if (token_isnull || !token_datum_is_wellformed(token_datum))
 	{
 		out->status = TOKEN_MALFORMED;
@@ -195,12 +241,15 @@ validate_token(Oid nspoid, Datum token_datum, bool token_isnull, const ScopeList
 		out->status = TOKEN_INACTIVE;
 	else if (tok.has_expiry && tok.expires_at <= txn_time)
 		out->status = TOKEN_EXPIRED;
-	else if (!scopes_has_all(tok.scopes, required))
+	else if (is_idle(&tok, txn_time))
+		out->status = TOKEN_INACTIVE;
+	else if (!scopes_has_all(tok.scopes, &request->required))
 		out->status = TOKEN_INSUFFICIENT_SCOPE;
 	else
 	{
-		out->status = TOKEN_VALID;
-		if (last_used_is_due(tok.has_last_used, tok.last_used_at, txn_time))
+		out->status = limit_check(nspoid, tok.id, request, out);
+		if (out->status == TOKEN_VALID &&
+			last_used_is_due(tok.has_last_used, tok.last_used_at, txn_time))
 			last_used_record(nspoid, tok.id, txn_time);
 		return;
 	}
@@ -221,19 +270,20 @@ validate_token(Oid nspoid, Datum token_datum, bool token_isnull, const ScopeList
 static Datum
 validate(FunctionCallInfo fcinfo, const char *fname, bool authenticate)
 {
-	ScopeList required = {0, NULL, NULL};
+	ValidationRequest request;
 	Validation v;
 
 	sql_require_set_context(fcinfo, fname);
+	validation_request_init(&request);
 	if (!PG_ARGISNULL(1))
-		required = scopes_required(PG_GETARG_ARRAYTYPE_P(1));
+		request.required = scopes_required(PG_GETARG_ARRAYTYPE_P(1));
 	validate_token(token_table_namespace_of(fcinfo->flinfo->fn_oid), PG_GETARG_DATUM(0),
-				   PG_ARGISNULL(0), &required, &v);
+				   PG_ARGISNULL(0), &request, &v);
 	if (authenticate && v.status == TOKEN_VALID)
 		request_context_set(v.id, v.user_id, v.scopes);
 	else if (authenticate)
 		request_context_clear();
-	return result_row(fcinfo, &v);
+	return result_row(fcinfo, &v, 4);
 }
 
 /*
@@ -258,4 +308,34 @@ Datum
 api_token_authenticate(PG_FUNCTION_ARGS)
 {
 	return validate(fcinfo, "api_token_authenticate", true);
+}
+
+/*
+ * SQL: api_token_verify(token text, required_scopes text[] DEFAULT NULL,
+ *		client_address inet DEFAULT NULL, cost integer DEFAULT 1)
+ *		RETURNS SETOF api_token_verification
+ * As api_token_validate, with the client's address for an allowlist and the
+ * credits a valid token spends (since 1.2).
+ */
+PG_FUNCTION_INFO_V1(api_token_verify);
+Datum
+api_token_verify(PG_FUNCTION_ARGS)
+{
+	ValidationRequest request;
+	Validation v;
+
+	sql_require_set_context(fcinfo, "api_token_verify");
+	validation_request_init(&request);
+	if (!PG_ARGISNULL(1))
+		request.required = scopes_required(PG_GETARG_ARRAYTYPE_P(1));
+	request.has_address = !PG_ARGISNULL(2);
+	request.address = request.has_address ? PG_GETARG_DATUM(2) : (Datum) 0;
+	sql_require_not_null(fcinfo, 3, "cost");
+	request.cost = PG_GETARG_INT32(3);
+	if (request.cost < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("cost must not be negative")));
+	validate_token(token_table_namespace_of(fcinfo->flinfo->fn_oid), PG_GETARG_DATUM(0),
+				   PG_ARGISNULL(0), &request, &v);
+	return result_row(fcinfo, &v, 6);
 }

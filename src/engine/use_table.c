@@ -65,6 +65,7 @@ typedef struct DatabaseEntry
 	int64 count;		  /* how many */
 	int64 dropped;		  /* uses dropped since the server started */
 	int64 reuses_dropped; /* reuses dropped */
+	bool credits_waiting; /* limit_table.c has credits to write */
 	int failures;		  /* flushes failed in a row */
 	bool flusher_running; /* started, and has not said it finished */
 	TimestampTz retry_at; /* no flusher before, after a failure */
@@ -151,7 +152,7 @@ database_entry(Oid dboid, bool create)
 
 		hash_seq_init(&status, databases);
 		while ((idle = hash_seq_search(&status)) != NULL)
-			if (idle->count == 0 && !idle->flusher_running)
+			if (idle->count == 0 && !idle->flusher_running && !idle->credits_waiting)
 			{
 				hash_seq_term(&status);
 				break;
@@ -173,7 +174,7 @@ static void
 database_release_if_idle(DatabaseEntry *db)
 {
 	if (db->count == 0 && !db->flusher_running && db->failures == 0 && db->dropped == 0 &&
-		db->reuses_dropped == 0)
+		db->reuses_dropped == 0 && !db->credits_waiting)
 		hash_search(databases, &db->dboid, HASH_REMOVE, NULL);
 }
 
@@ -473,7 +474,7 @@ use_table_databases_due(TimestampTz now, int *count)
 	dbs = palloc(sizeof(Oid) * (hash_get_num_entries(databases) + 1));
 	hash_seq_init(&status, databases);
 	while ((db = hash_seq_search(&status)) != NULL)
-		if (db->count > 0 && db->retry_at <= now)
+		if ((db->count > 0 || db->credits_waiting) && db->retry_at <= now)
 			dbs[n++] = db->dboid;
 	LWLockRelease(shared->lock);
 	*count = n;
@@ -740,6 +741,44 @@ use_table_flusher_finished(Oid dboid, const char *error)
 		SpinLockRelease(&shared->mutex);
 	}
 	LWLockRelease(shared->lock);
+}
+
+void
+use_table_note_credits(Oid dboid)
+{
+	DatabaseEntry *db;
+
+	/* The postmaster loading saved credits is alone: no lock to take. */
+	if (IsUnderPostmaster)
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	db = database_entry(dboid, true);
+	if (db != NULL)
+		db->credits_waiting = true;
+	if (IsUnderPostmaster)
+		LWLockRelease(shared->lock);
+}
+
+bool
+use_table_take_credits(Oid dboid)
+{
+	DatabaseEntry *db;
+	bool waiting = false;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	db = database_entry(dboid, false);
+	if (db != NULL)
+	{
+		waiting = db->credits_waiting;
+		db->credits_waiting = false;
+	}
+	LWLockRelease(shared->lock);
+	return waiting;
+}
+
+bool
+use_table_stopped_in_order(void)
+{
+	return shared != NULL && shared->launcher_stopped;
 }
 
 bool

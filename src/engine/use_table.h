@@ -106,6 +106,17 @@ extern void use_table_database_failed(Oid dboid, const char *message);
 /* Called by the flusher at its end: error is NULL when all went well. */
 extern void use_table_flusher_finished(Oid dboid, const char *error);
 
+/*
+ * Notes that limit_table.c holds credits of the database to write, so that
+ * the launcher starts its flusher; the flusher takes the note (true if
+ * there was one) before it writes them.
+ */
+extern void use_table_note_credits(Oid dboid);
+extern bool use_table_take_credits(Oid dboid);
+
+/* True if the launcher was stopped in order: a clean shutdown, whose state may be saved. */
+extern bool use_table_stopped_in_order(void);
+
 /* True (once) if the table filled up since the last call: flush now. */
 extern bool use_table_take_flush_request(void);
 

@@ -37,12 +37,15 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/uuid.h"
 
 #include "engine/forward.h"
 #include "engine/last_used.h"
+#include "engine/limit_table.h"
 #include "engine/reuse.h"
 #include "engine/worker.h"
 #include "settings.h"
+#include "tables/catalog.h"
 
 /* Uses written per transaction. */
 #define FLUSH_BATCH 1000
@@ -345,6 +348,78 @@ flush_database(Oid dboid)
 	return NULL;
 }
 
+typedef struct CreditsBatch
+{
+	const UnwrittenCredits *credits;
+	int n;
+	bool *done;
+} CreditsBatch;
+
+static void
+write_credits_batch(void *arg)
+{
+	CreditsBatch *batch = arg;
+
+	for (int i = 0; i < batch->n; i++)
+	{
+		const UnwrittenCredits *c = &batch->credits[i];
+		const ExtTables *tables;
+
+		/* A schema dropped (DROP EXTENSION ... CASCADE): nothing to write to, ever. */
+		if (!SearchSysCacheExists1(NAMESPACEOID, ObjectIdGetDatum(c->key.nspoid)))
+		{
+			batch->done[i] = true;
+			continue;
+		}
+		tables = ext_tables_of(c->key.nspoid);
+		batch->done[i] = !tables->has_limits ||
+						 limit_rows_write_credits(tables, UUIDPGetDatum(&c->key.token_id),
+												  c->version, c->remaining, c->refilled_at);
+	}
+}
+
+/*
+ * Writes the credits spent in shared memory to api_token_limits, in
+ * batches of their own transactions; what is left (a row locked, spent
+ * again meanwhile, an error) is noted for the next round.  The first
+ * error, or NULL.
+ */
+static char *
+write_credits(Oid dboid)
+{
+	int n;
+	UnwrittenCredits *credits;
+	char *error = NULL;
+
+	if (!use_table_take_credits(dboid))
+		return NULL;
+	credits = limit_table_unwritten(dboid, &n);
+	for (int start = 0; start < n && error == NULL; start += FLUSH_BATCH)
+	{
+		CreditsBatch batch = {credits + start, Min(FLUSH_BATCH, n - start), NULL};
+
+		CHECK_FOR_INTERRUPTS();
+		batch.done = palloc0(sizeof(bool) * batch.n);
+		error = in_transaction(write_credits_batch, &batch);
+		if (error != NULL)
+		{
+			error = psprintf("could not write spent credits: %s", error);
+			ereport(LOG, (errmsg("api_tokens flusher %s", error)));
+		}
+		else
+			for (int i = 0; i < batch.n; i++)
+				if (batch.done[i])
+					limit_table_written(&batch.credits[i]);
+		pfree(batch.done);
+	}
+	pfree(credits);
+	credits = limit_table_unwritten(dboid, &n);
+	if (n > 0)
+		use_table_note_credits(dboid);
+	pfree(credits);
+	return error;
+}
+
 static void
 act_on_reuse(void *arg)
 {
@@ -425,11 +500,13 @@ api_tokens_flusher_main(Datum arg)
 	else
 	{
 		char *reuse_error;
+		char *credits_error;
 
 		error = flush_database(dboid);
 		reuse_error = act_on_reuses(dboid);
+		credits_error = write_credits(dboid);
 		if (error == NULL)
-			error = reuse_error;
+			error = reuse_error ? reuse_error : credits_error;
 	}
 	use_table_flusher_finished(dboid, error);
 	proc_exit(0);

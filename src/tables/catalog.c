@@ -57,7 +57,8 @@ forget_tables(Datum arg, Oid relid)
 	}
 	if (relid == InvalidOid || relid == history.rotations.relid || relid == history.events.relid ||
 		relid == history.rotations.by_predecessor || relid == history.rotations.by_successor ||
-		relid == history.events.by_token)
+		relid == history.events.by_token || relid == history.limits.relid ||
+		relid == history.limits.by_token)
 	{
 		history_valid = false;
 		invalidations++;
@@ -316,12 +317,47 @@ describe_events(Relation rel, const char *q, EventsTable *t)
 						  psprintf("A superuser can run: CREATE INDEX ON %s (token_id, at);", q));
 }
 
+static void
+describe_limits(Relation rel, const char *q, LimitsTable *t)
+{
+	t->relid = RelationGetRelid(rel);
+	t->owner = rel->rd_rel->relowner;
+	t->att_token_id = rel_checks_column(rel, q, "token_id", UUIDOID, UUIDOID, true, NULL);
+	t->att_rate_limit = rel_checks_column(rel, q, "rate_limit", INT4OID, INT4OID, false, NULL);
+	t->att_rate_window =
+		rel_checks_column(rel, q, "rate_window", INTERVALOID, INTERVALOID, false, NULL);
+	t->att_credits = rel_checks_column(rel, q, "credits", INT8OID, INT8OID, false, NULL);
+	t->att_credits_refill =
+		rel_checks_column(rel, q, "credits_refill", INT8OID, INT8OID, false, NULL);
+	t->att_credits_refill_every =
+		rel_checks_column(rel, q, "credits_refill_every", INTERVALOID, INTERVALOID, false, NULL);
+	t->att_credits_refilled_at = rel_checks_column(rel, q, "credits_refilled_at", TIMESTAMPTZOID,
+												   TIMESTAMPTZOID, false, NULL);
+	t->att_credits_version =
+		rel_checks_column(rel, q, "credits_version", INT8OID, INT8OID, true, NULL);
+	t->att_allowed_addresses =
+		rel_checks_column(rel, q, "allowed_addresses", CIDRARRAYOID, CIDRARRAYOID, false, NULL);
+	t->by_token = unique_index(rel, q, t->att_token_id, "token_id");
+}
+
+bool
+catalog_version_at_least(const char *version, int major, int minor)
+{
+	int have_major = 0;
+	int have_minor = 0;
+
+	if (sscanf(version, "%d.%d", &have_major, &have_minor) < 1)
+		return false;
+	return have_major > major || (have_major == major && have_minor >= minor);
+}
+
 void
 ext_tables_check(Oid nspoid, ExtTables *tables)
 {
 	char *qname;
 	Relation rotations;
 	Relation events;
+	Relation limits;
 
 	memset(tables, 0, sizeof(*tables));
 	tables->namespace = nspoid;
@@ -338,6 +374,13 @@ ext_tables_check(Oid nspoid, ExtTables *tables)
 		table_close(events, AccessShareLock);
 	}
 	tables->present = rotations != NULL && events != NULL;
+	limits = open_history_table(nspoid, "api_token_limits", &qname);
+	if (limits != NULL)
+	{
+		describe_limits(limits, qname, &tables->limits);
+		table_close(limits, AccessShareLock);
+	}
+	tables->has_limits = limits != NULL;
 }
 
 const ExtTables *
@@ -350,14 +393,18 @@ ext_tables_of(Oid nspoid)
 		return &history;
 
 	history_valid = false;
+	if (!rel_checks_extension(&extension))
+		strlcpy(extension.version, "", sizeof(extension.version));
 	/* A database still at 1.0 has no history: the functions behave as in 1.0. */
-	if (rel_checks_extension(&extension) && strcmp(extension.version, "1.0") == 0)
+	if (strcmp(extension.version, "1.0") == 0)
 	{
 		memset(&history, 0, sizeof(history));
 		history.namespace = nspoid;
 	}
 	else
 	{
+		const char *nspname = quote_identifier(get_namespace_name(nspoid));
+
 		ext_tables_check(nspoid, &history);
 		if (!history.present)
 			ereport(
@@ -369,7 +416,21 @@ ext_tables_of(Oid nspoid)
 						   "restored from a dump of version 1.0."),
 				 errhint(
 					 "A superuser can create them: SELECT %s.api_tokens_create_history_tables();",
-					 quote_identifier(get_namespace_name(nspoid)))));
+					 nspname)));
+		/* A database still at 1.1 has no limits, whatever table is there. */
+		if (!catalog_version_at_least(extension.version, 1, 2))
+			history.has_limits = false;
+		/* From 1.2 on, a token's limits must never be ignored because their table went away. */
+		else if (!history.has_limits)
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the tokens' limits table api_token_limits is missing"),
+				 errdetail("It is created with the api_tokens table, which may have been "
+						   "restored from a dump of an earlier version."),
+				 errhint(
+					 "A superuser can create it: SELECT %s.api_tokens_create_history_tables();",
+					 nspname)));
 	}
 	/* Trust the cache next time only if no invalidation came in meanwhile. */
 	history_valid = (invalidations == invalidations_before);

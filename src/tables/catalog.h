@@ -90,13 +90,35 @@ typedef struct EventsTable
 	AttrNumber att_actor;
 } EventsTable;
 
+/* api_token_limits (since 1.2): one row per token with limits. */
+typedef struct LimitsTable
+{
+	Oid relid;
+	Oid owner;
+	Oid by_token; /* unique index on token_id */
+	AttrNumber att_token_id;
+	AttrNumber att_rate_limit;
+	AttrNumber att_rate_window;
+	AttrNumber att_credits;
+	AttrNumber att_credits_refill;
+	AttrNumber att_credits_refill_every;
+	AttrNumber att_credits_refilled_at;
+	AttrNumber att_credits_version;
+	AttrNumber att_allowed_addresses;
+} LimitsTable;
+
 typedef struct ExtTables
 {
 	Oid namespace;
 	bool present; /* false in a database still at 1.0 (or when missing, see below) */
 	RotationsTable rotations;
 	EventsTable events;
+	bool has_limits; /* api_token_limits exists (and is required from 1.2 on) */
+	LimitsTable limits;
 } ExtTables;
+
+/* True if version ("1.2") is the version major.minor or a later one. */
+extern bool catalog_version_at_least(const char *version, int major, int minor);
 
 /*
  * The history tables of schema nspoid, checked and cached; not present in a

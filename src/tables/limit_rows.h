@@ -1,0 +1,100 @@
+/*
+ * limit_rows.h
+ *		Rows of api_token_limits (since 1.2): a token's rate limit, usage
+ *		credits and address allowlist, read, set and spent by OID.
+ */
+#ifndef API_TOKENS_LIMIT_ROWS_H
+#define API_TOKENS_LIMIT_ROWS_H
+
+#include "postgres.h"
+
+#include "utils/array.h"
+#include "utils/timestamp.h"
+
+#include "tables/catalog.h"
+
+/* A token's credits as its row holds them. */
+typedef struct CreditsRow
+{
+	int64 remaining;
+	bool has_refill;
+	int64 refill;			 /* the balance after each refill */
+	int64 refill_every_us;	 /* > 0 when has_refill */
+	TimestampTz refilled_at; /* the last refill (or when the credits were set) */
+	int64 version;			 /* changes whenever the credits are set */
+} CreditsRow;
+
+/* A token's limits. */
+typedef struct TokenLimits
+{
+	bool has_rate;
+	int32 rate_limit;	  /* validations per window, > 0 */
+	int64 rate_window_us; /* > 0 */
+	bool has_credits;
+	CreditsRow credits;
+	ArrayType *allowed_addresses; /* cidr[]; NULL: every address */
+	/*
+	 * A value the table's own checks forbid (its owner may have dropped
+	 * them): the token is refused rather than let through unlimited.
+	 */
+	bool invalid;
+} TokenLimits;
+
+/* The limits of token_id, if it has a row (false otherwise, and fast when none has). */
+extern bool limit_rows_read(const ExtTables *tables, Datum token_id, TokenLimits *limits);
+
+/*
+ * Applies the refills due by now to remaining and refilled_at: a refill
+ * replaces the balance.  True if one was due.
+ */
+extern bool limit_rows_refill(const CreditsRow *row, TimestampTz now, int64 *remaining,
+							  TimestampTz *refilled_at);
+
+/*
+ * Spends cost credits of token_id in the current transaction (the path
+ * without shared memory): the row is locked, as an UPDATE would, so
+ * concurrent spenders wait for each other and never overspend.  False
+ * (and nothing spent) if fewer than cost remain; *remaining is what is left.
+ */
+extern bool limit_rows_spend(const ExtTables *tables, Datum token_id, int32 cost, TimestampTz now,
+							 int64 *remaining);
+
+/*
+ * Writes credits spent in shared memory to the row, unless the credits
+ * were set again since (another version) or the row is locked (false: try
+ * later).  True when nothing more is to be done.
+ */
+extern bool limit_rows_write_credits(const ExtTables *tables, Datum token_id, int64 version,
+									 int64 remaining, TimestampTz refilled_at);
+
+/* What a setter changes; the other columns of the row stay. */
+typedef enum LimitKind
+{
+	LIMIT_RATE,
+	LIMIT_CREDITS,
+	LIMIT_ADDRESSES
+} LimitKind;
+
+typedef struct LimitChange
+{
+	LimitKind kind;
+	bool remove;	  /* NULL was given: the limit goes */
+	int32 rate_limit; /* LIMIT_RATE */
+	Datum rate_window;
+	int64 credits; /* LIMIT_CREDITS */
+	bool has_refill;
+	int64 refill;
+	Datum refill_every;
+	Datum addresses; /* LIMIT_ADDRESSES: cidr[] */
+} LimitChange;
+
+/*
+ * Changes a limit of token_id, whose api_tokens row the caller has locked;
+ * a row left with no limit is deleted.
+ */
+extern void limit_rows_set(const ExtTables *tables, Datum token_id, const LimitChange *change);
+
+/* Microseconds of an interval limit (30-day months), or -1 if not positive. */
+extern int64 limit_interval_us(Datum interval);
+
+#endif /* API_TOKENS_LIMIT_ROWS_H */
