@@ -22,13 +22,15 @@ DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
 # pg_regress in PostgreSQL 15 has no --expecteddir: it reads inputs from
 # <inputdir>/sql (or <inputdir>/specs) and looks for expected files in
-# <outputdir>/expected first.  So the inputs live in test/, every expected
-# output in expected/, and both suites write to ./results.
+# <outputdir>/expected, then in <inputdir>/expected.  So the inputs and every
+# expected output live in test/ (test/expected); the regression tests write
+# to ./results, the isolation tests to ./output_iso.  Each file of test/sql
+# runs alone too: make installcheck REGRESS=06_revoke_rotate ISOLATION=
 TESTS = $(sort $(wildcard test/sql/*.sql))
 REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
 REGRESS_OPTS = --inputdir=test
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
-ISOLATION_OPTS = --inputdir=test --outputdir=.
+ISOLATION_OPTS = --inputdir=test --outputdir=output_iso
 
 EXTRA_CLEAN = test/unit/token_format_test test/unit/json_member_test test/fuzz/token_fuzzer
 

@@ -51,7 +51,7 @@ run_here() {
 		cluster_start regress
 		cluster_env regress
 		if ! make -s installcheck; then
-			cat regression.diffs 2>/dev/null || true
+			cat regression.diffs output_iso/regression.diffs 2>/dev/null || true
 			exit 1
 		fi
 		cluster_assert_no_crash regress

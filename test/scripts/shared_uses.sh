@@ -219,7 +219,7 @@ isolation_regress="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/isolation/pg_isolat
 setup_db flush_races
 results=$(mktemp -d)
 mkdir -p "$results/expected"
-cp expected/flush_races.out "$results/expected/"
+cp test/expected/flush_races.out "$results/expected/"
 chown -R postgres: "$results" 2>/dev/null || true
 if ! as_cluster_owner "$isolation_regress" --use-existing --host="$PGHOST" --port="$PGPORT" \
 	--user=postgres --inputdir=test/preloaded --outputdir="$results" --dbname=flush_races \
