@@ -7,6 +7,8 @@
 #
 #   test/run_tests.sh                 everything, on PostgreSQL 15, 17 and 18
 #   test/run_tests.sh regress         only the regression and isolation tests
+#                                     (make installcheck, then make
+#                                     installcheck-preloaded)
 #   test/run_tests.sh SCRIPT...       regression tests, then the named scripts
 #                                     (names of test/scripts/*.sh, without .sh)
 #   PG_VERSIONS="15 18" test/run_tests.sh ...   only these versions
@@ -57,6 +59,11 @@ run_here() {
 		cluster_assert_no_crash regress
 	); then
 		failed+=(regress)
+	fi
+	echo "== PostgreSQL $major: isolation tests with the library preloaded (make installcheck-preloaded)"
+	if ! make -s installcheck-preloaded; then
+		cat output_iso/preloaded/regression.diffs 2>/dev/null || true
+		failed+=(preloaded)
 	fi
 	for name in "$@"; do
 		[ "$name" = regress ] && continue
