@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17 18
 # Last use recorded in shared memory and written by the background worker
 # (shared_preload_libraries = 'api_tokens'): validation never writes in the
 # caller's transaction; uses in READ ONLY and SERIALIZABLE transactions reach
