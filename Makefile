@@ -28,19 +28,43 @@ DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
 # pg_regress in PostgreSQL 15 has no --expecteddir: it reads inputs from
 # <inputdir>/sql (or <inputdir>/specs) and looks for expected files in
-# <outputdir>/expected first.  So the inputs live in test/, every expected
-# output in expected/, and both suites write to ./results.
+# <outputdir>/expected, then in <inputdir>/expected.  So the inputs and every
+# expected output live in test/ (test/expected); the regression tests write
+# to ./results, the isolation tests to ./output_iso.  Each file of test/sql
+# runs alone too: make installcheck REGRESS=06_revoke_rotate ISOLATION=
 TESTS = $(sort $(wildcard test/sql/*.sql))
 REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
 REGRESS_OPTS = --inputdir=test
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
-ISOLATION_OPTS = --inputdir=test --outputdir=.
+ISOLATION_OPTS = --inputdir=test --outputdir=output_iso
 
 EXTRA_CLEAN = test/unit/token_format_test test/unit/json_member_test test/fuzz/token_fuzzer
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The isolation specs that need the library preloaded (test/preloaded/specs,
+# expected outputs in test/preloaded/expected), on a temporary server of
+# their own configured by test/preloaded/preload.conf; after make install:
+#   make installcheck-preloaded
+# As root, that server and the tests run as the "postgres" user (initdb
+# refuses root).  Output in output_iso/preloaded; the server log must show
+# no error of the worker and no crash.
+PRELOADED = $(patsubst test/preloaded/specs/%.spec,%,$(sort $(wildcard test/preloaded/specs/*.spec)))
+PRELOADED_OUT = output_iso/preloaded
+
+.PHONY: installcheck-preloaded
+installcheck-preloaded:
+	rm -rf $(PRELOADED_OUT)
+	mkdir -p $(PRELOADED_OUT)
+	as=; if [ "$$(id -u)" = 0 ]; then chown postgres: $(PRELOADED_OUT); as="runuser -u postgres --"; fi; \
+	$$as $(top_builddir)/src/test/isolation/pg_isolation_regress \
+		--temp-instance=$(PRELOADED_OUT)/tmp_check --temp-config=test/preloaded/preload.conf \
+		--inputdir=test/preloaded --outputdir=$(PRELOADED_OUT) --bindir='$(bindir)' \
+		$(pg_regress_locale_flags) $(EXTRA_REGRESS_OPTS) --dbname=preloaded_regression $(PRELOADED)
+	@if grep -E 'api_tokens (flusher|could)|terminated by signal' $(PRELOADED_OUT)/log/postmaster.log; then \
+		echo "the worker failed or a backend crashed: see $(PRELOADED_OUT)/log/postmaster.log"; exit 1; fi
 
 # C unit tests of the pure token code, optionally under sanitizers:
 #   make unittest

@@ -7,6 +7,8 @@
 #
 #   test/run_tests.sh                 everything, on PostgreSQL 15, 17 and 18
 #   test/run_tests.sh regress         only the regression and isolation tests
+#                                     (make installcheck, then make
+#                                     installcheck-preloaded)
 #   test/run_tests.sh SCRIPT...       regression tests, then the named scripts
 #                                     (names of test/scripts/*.sh, without .sh)
 #   PG_VERSIONS="15 18" test/run_tests.sh ...   only these versions
@@ -17,15 +19,19 @@ cd "$(dirname "$0")/.."
 . test/lib/packages.sh
 . test/lib/build.sh
 
-# The scripts each version runs.  The examples, the fuzzer and the Debian
-# package for 15 stay on the host's 15; PgBouncer 1.24 (named prepared
-# statements in transaction pooling) and packaging run in the 17 chroot too.
+# The scripts each version runs: every test/scripts/*.sh names its versions
+# on its second line, "# versions: 15 17 18".  The examples, the fuzzer and
+# the Debian package for 15 stay on the host's 15; PgBouncer 1.24 (named
+# prepared statements in transaction pooling) and packaging run in the 17
+# chroot too.
+script_versions() { sed -n '2s/^# versions: //p' "$1"; }
 scripts_on() {
-	case $1 in
-		15) for f in test/scripts/*.sh; do basename "$f" .sh; done ;;
-		17) echo dump_restore standby standby_uses standby_attacks shared_uses shared_attacks postgrest_replay reinstall_drivers unit_and_fuzz pgbouncer debian_package secret_logging upgrade ;;
-		18) echo dump_restore standby standby_uses standby_attacks shared_uses shared_attacks postgrest_replay reinstall_drivers unit_and_fuzz secret_logging upgrade ;;
-	esac
+	local f
+	for f in test/scripts/*.sh; do
+		case " $(script_versions "$f") " in
+			*" $1 "*) basename "$f" .sh ;;
+		esac
+	done
 }
 
 # Debian packages a chroot needs for its scripts (the server and build
@@ -51,12 +57,17 @@ run_here() {
 		cluster_start regress
 		cluster_env regress
 		if ! make -s installcheck; then
-			cat regression.diffs 2>/dev/null || true
+			cat regression.diffs output_iso/regression.diffs 2>/dev/null || true
 			exit 1
 		fi
 		cluster_assert_no_crash regress
 	); then
 		failed+=(regress)
+	fi
+	echo "== PostgreSQL $major: isolation tests with the library preloaded (make installcheck-preloaded)"
+	if ! make -s installcheck-preloaded; then
+		cat output_iso/preloaded/regression.diffs 2>/dev/null || true
+		failed+=(preloaded)
 	fi
 	for name in "$@"; do
 		[ "$name" = regress ] && continue
@@ -90,6 +101,13 @@ run_in_chroot() {
 	API_TOKENS_INSIDE_CHROOT=1 UNIT_ONLY=1 CHROOT_PASSTHROUGH_VARS="API_TOKENS_INSIDE_CHROOT UNIT_ONLY" \
 		chroot_run "$major" bash -c 'cd /build/api_tokens && exec test/run_tests.sh "$@"' run_tests "$major" "$@"
 }
+
+for f in test/scripts/*.sh; do
+	if [ -z "$(script_versions "$f")" ]; then
+		echo "$f: no \"# versions: ...\" on its second line" >&2
+		exit 2
+	fi
+done
 
 requested=("$@")
 summary=()

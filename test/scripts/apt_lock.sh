@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15
 # The test scripts' apt calls wait for a package manager that holds the
 # dpkg lock (as unattended-upgrades does), say so, and give up only after
 # APT_LOCK_WAIT seconds.  The lock is taken here as dpkg takes it (an fcntl

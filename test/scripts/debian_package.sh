@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17
 # Packaging as PostgreSQL users install extensions: META.json is a valid PGXN
 # meta file for this version; the Debian package for the server of
 # $PG_CONFIG (postgresql-NN-api-tokens) builds with pg_buildext, installs

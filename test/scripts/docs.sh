@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15
 # The documentation's code, run: every sql, python, js and sh block of
 # README.md and docs/*.md, in order, page by page, each page on a
 # throwaway cluster of its own (test/lib/doc_blocks.py says how a block can

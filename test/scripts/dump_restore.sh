@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17 18
 # pg_dump + restore into an empty database keeps every token, the foreign
 # key, the indexes, the defaults and the privileges, in plain and custom
 # formats, and the restored tokens still validate; the history tables

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15
 # The application examples, end to end, on one throwaway cluster:
 #
 # examples/fastapi: the Alembic migrations: up to 0002 (extension 1.0), a

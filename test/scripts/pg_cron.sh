@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15
 # The pg_cron jobs of docs/lifecycle.md, run for real by Debian's pg_cron
 # (postgresql-15-cron), from the blocks of that page (read with
 # test/lib/doc_blocks.py): the server settings, the application database's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17
 # Validation through PgBouncer in transaction pooling mode: concurrent
 # clients share a few server connections, every result is right, and one
 # client session is served by several backends without noticing.  With

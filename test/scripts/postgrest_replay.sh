@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17 18
 # api_tokens_pre_request behind PostgREST, end to end.  PostgREST is not in
 # the Debian archives, so its per-request transactions are replayed exactly
 # (test/scripts/postgrest_replay.py), over psycopg 3 with every value a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17 18
 # DROP EXTENSION and CREATE EXTENSION again (to repair an installation, or
 # to move it to another schema) keep every token and its history, but give
 # the functions and the result type api_token_validation new OIDs.  With a

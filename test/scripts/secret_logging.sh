@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17 18
 # attack_token_in_server_log: where a presented token can end up in the
 # server's log, through a real driver (psycopg 3, which binds parameters on
 # the server).  Each claim of the README's "Tokens and the server log"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17 18
 # Attacks on the preloaded engine's shared state by a database owner who is
 # not a superuser, and through its saved file.  One database must never
 # starve another of the shared table, whatever its owner does:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17 18
 # A primary and a streaming hot standby: validation on the standby works and
 # writes nothing; a revocation on the primary is seen on the standby once it
 # has replayed that commit; rotation with and without grace behaves the same

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17 18
 # Attacks on a standby's forwarding of uses, by the primary's database owner
 # (not a superuser), with a real streaming standby:
 #

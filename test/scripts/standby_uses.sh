@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17 18
 # Uses seen on a hot standby reach last_used_at on the primary: the
 # standby's worker forwards them over libpq (api_tokens.forward_conninfo,
 # a role with EXECUTE on api_tokens_record_uses and nothing else).  Without

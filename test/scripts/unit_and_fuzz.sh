@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17 18
 # The pure code on its own (token format, base62, checksum, hex, and the
 # JSON member scanner of the pre-request): unit tests with gcc (-Werror) and
 # with clang under AddressSanitizer and UndefinedBehaviorSanitizer, then

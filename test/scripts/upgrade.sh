@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# versions: 15 17 18
 # A fresh installation of the current version and one installed as 1.0 and
 # updated with ALTER EXTENSION ... UPDATE are identical: every member (its
 # definition, properties and privileges, initial privileges included),

@@ -1,4 +1,5 @@
 -- The pure token functions: generate, hash, prefix, is_wellformed.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 
 -- Anatomy: brand, "_", 30 random base62 characters, 6 base62 checksum characters.

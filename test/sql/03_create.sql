@@ -1,4 +1,5 @@
 -- api_token_create: the plaintext is returned once; only its hash is stored.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 
 INSERT INTO users (id, email) VALUES

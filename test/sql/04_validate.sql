@@ -1,4 +1,5 @@
 -- api_token_validate: exactly one row, one status each.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 -- Keep last-use bookkeeping out of this file (see 05_last_used).
 SET api_tokens.last_used_interval = '1d';

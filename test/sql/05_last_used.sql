@@ -1,6 +1,7 @@
 -- last_used_at bookkeeping: at most once per api_tokens.last_used_interval,
 -- only for valid tokens, written when the transaction commits, never in
 -- read-only or serializable transactions.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 
 INSERT INTO users (id, email) VALUES ('00000000-0000-0000-0000-000000000004', 'dave@example.com');

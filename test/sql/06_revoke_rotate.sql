@@ -1,4 +1,5 @@
 -- Revocation (by id, by user, by leaked plaintext) and rotation.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 SET api_tokens.last_used_interval = '1d';
 

@@ -1,5 +1,6 @@
 -- Privileges: PUBLIC gets the pure functions only; a validator role gets
 -- exactly api_token_validate.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 SET api_tokens.last_used_interval = '1d';
 

@@ -1,4 +1,5 @@
 -- Deleting a user deletes the user's tokens (ON DELETE CASCADE).
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 SET api_tokens.last_used_interval = '1d';
 

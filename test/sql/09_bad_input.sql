@@ -1,5 +1,6 @@
 -- Hostile and absurd input: every call ends in a documented status or an
 -- error with a SQLSTATE, never a crash, and no message repeats a token.
+\i test/sql/setup/common.sql
 \set VERBOSITY sqlstate
 SET api_tokens.last_used_interval = '1d';
 INSERT INTO users (id, email) VALUES ('00000000-0000-0000-0000-00000000000b', 'judy@example.com');

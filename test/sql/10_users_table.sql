@@ -1,7 +1,11 @@
 -- Where the users table lives: api_tokens.users_table, read at install time,
 -- and api_tokens_create_table() for later.  Also shows that validation
 -- follows the table when it is dropped and created again.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
+-- The user of 03_create, also when this file runs alone.
+INSERT INTO users (id, email) VALUES ('00000000-0000-0000-0000-000000000001', 'alice@example.com')
+    ON CONFLICT DO NOTHING;
 
 SELECT token FROM api_token_create('00000000-0000-0000-0000-000000000001', 'before') \gset
 SELECT status FROM api_token_validate(:'token');

@@ -3,6 +3,7 @@
 -- scope lists.  None crashes a backend (the test runner checks the server
 -- log for signals), none returns valid on data it cannot trust, and every
 -- long computation can be cancelled.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 SET api_tokens.last_used_interval = '1d';
 INSERT INTO users (id, email) VALUES ('00000000-0000-0000-0000-0000000000c1', 'crash@example.com');

@@ -1,6 +1,7 @@
 -- Attacks on the correctness of answers: a cache that outlives the schema it
 -- was built for, what one statement sees of its own changes, and a hidden
 -- write that collides with the caller's own update of the row.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 SET api_tokens.last_used_interval = 0;
 INSERT INTO users (id, email) VALUES ('00000000-0000-0000-0000-0000000000d1', 'answers@example.com');

@@ -1,5 +1,6 @@
 -- 1.1: rotation lineage, reuse detection, family revocation, expiry of
 -- successors and the longest lifetime.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 SET api_tokens.last_used_interval = '1d';
 INSERT INTO users (id, email) VALUES ('00000000-0000-0000-0000-0000000000f1', 'lineage@example.com');

@@ -1,4 +1,5 @@
 -- 1.1: events of every kind, who acted, expiry notices and purging.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 SET api_tokens.last_used_interval = '1d';
 INSERT INTO users (id, email) VALUES

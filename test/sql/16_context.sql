@@ -1,5 +1,6 @@
 -- 1.1: the transaction's authenticated token, Row Level Security policies
 -- that use it, attempts to forge it, and PostgREST's pre-request hook.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 SET api_tokens.last_used_interval = '1d';
 INSERT INTO users (id, email) VALUES

@@ -3,6 +3,7 @@
 -- (as make installcheck runs): forwarded uses are written at once, with the
 -- same rules as any use.  The preloaded server, its worker and standbys are
 -- tested by test/scripts/shared_uses.sh and standby_uses.sh.
+\i test/sql/setup/common.sql
 \set VERBOSITY terse
 
 -- Not preloaded: nothing in shared memory, and no worker.
