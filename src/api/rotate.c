@@ -12,6 +12,7 @@
 
 #include "access/xact.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
@@ -22,6 +23,8 @@
 #include "api/sql_call.h"
 #include "compat.h"
 #include "tables/catalog.h"
+#include "engine/limit_table.h"
+#include "tables/limit_rows.h"
 #include "tables/lineage.h"
 #include "tables/revocation.h"
 
@@ -163,6 +166,38 @@ stop_old_token(TokenRows *rows, const Rotation *rotation)
 	row_access_update(&rows->ra, 1, &column, &value, &value_null);
 }
 
+/*
+ * The successor gets the old token's limits, and its credits as counted
+ * now (in shared memory when preloaded): rotating never lifts a limit.
+ */
+static void
+carry_limits(Oid nspoid, const Rotation *rotation)
+{
+	const ExtTables *tables = ext_tables_of(nspoid);
+	TokenLimits limits;
+	int64 remaining;
+	TimestampTz refilled_at;
+
+	if (!tables->has_limits || !limit_rows_read(tables, rotation->predecessor, &limits))
+		return;
+	remaining = limits.credits.remaining;
+	refilled_at = limits.credits.refilled_at;
+	if (limits.has_credits)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		UseKey key;
+
+		memset(&key, 0, sizeof(key));
+		key.dboid = MyDatabaseId;
+		key.nspoid = nspoid;
+		memcpy(key.token_id.data, DatumGetUUIDP(rotation->predecessor)->data, UUID_LEN);
+		if (!use_table_enabled() ||
+			!limit_table_balance(&key, &limits.credits, now, &remaining, &refilled_at))
+			(void) limit_rows_refill(&limits.credits, now, &remaining, &refilled_at);
+	}
+	limit_rows_carry(tables, rotation->predecessor, rotation->successor, remaining, refilled_at);
+}
+
 /* The rotated event of the old token and the created event of its successor. */
 static void
 record_rotation_events(Oid nspoid, const Rotation *rotation, const NewTokenRow *successor)
@@ -223,6 +258,7 @@ api_token_rotate(PG_FUNCTION_ARGS)
 	issued = issue_token(rows, &successor);
 	rotation.successor = issued.id;
 	lineage_record(nspoid, &rotation);
+	carry_limits(nspoid, &rotation);
 	record_rotation_events(nspoid, &rotation, &successor);
 	token_rows_close(rows);
 	return sql_new_token_row(fcinfo, issued.id, issued.token);

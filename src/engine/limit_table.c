@@ -246,6 +246,32 @@ limit_table_spend(const UseKey *key, const CreditsRow *row, int32 cost, Timestam
 	return outcome;
 }
 
+bool
+limit_table_balance(const UseKey *key, const CreditsRow *row, TimestampTz now, int64 *remaining,
+					TimestampTz *refilled_at)
+{
+	LimitEntry *entry;
+	bool known = false;
+
+	LWLockAcquire(state->lock, LW_SHARED);
+	entry = hash_search(entries, key, HASH_FIND, NULL);
+	if (entry != NULL)
+	{
+		SpinLockAcquire(&entry->mutex);
+		known = entry->credits_known && entry->version == row->version;
+		if (known)
+		{
+			*remaining = entry->remaining;
+			*refilled_at = entry->refilled_at;
+		}
+		SpinLockRelease(&entry->mutex);
+	}
+	LWLockRelease(state->lock);
+	if (known)
+		(void) limit_rows_refill(row, now, remaining, refilled_at);
+	return known;
+}
+
 UnwrittenCredits *
 limit_table_unwritten(Oid dboid, int *count)
 {

@@ -47,6 +47,13 @@ extern LimitOutcome limit_table_count_request(const UseKey *key, int32 limit, in
 extern LimitOutcome limit_table_spend(const UseKey *key, const CreditsRow *row, int32 cost,
 									  TimestampTz now, int64 *remaining);
 
+/*
+ * The token's balance as counted (refills applied), without spending: false
+ * (and nothing set) if shared memory holds no balance for this version.
+ */
+extern bool limit_table_balance(const UseKey *key, const CreditsRow *row, TimestampTz now,
+								int64 *remaining, TimestampTz *refilled_at);
+
 /* Credits spent in shared memory and not yet written, for the flusher. */
 typedef struct UnwrittenCredits
 {

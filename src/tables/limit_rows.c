@@ -350,3 +350,50 @@ limit_rows_set(const ExtTables *tables, Datum token_id, const LimitChange *chang
 	}
 	close_after_write(&ra, rel);
 }
+
+void
+limit_rows_carry(const ExtTables *tables, Datum old_id, Datum new_id, int64 remaining,
+				 TimestampTz refilled_at)
+{
+	const LimitsTable *t = &tables->limits;
+	const AttrNumber kept[] = {t->att_rate_limit, t->att_rate_window, t->att_credits_refill,
+							   t->att_credits_refill_every, t->att_allowed_addresses};
+	RowAccess ra;
+	Relation rel = open_for_write(t, &ra);
+
+	if (row_access_find(&ra, t->by_token, F_UUID_EQ, InvalidOid, old_id) &&
+		row_access_lock_for_change(&ra) && row_access_uuid_equals(&ra, t->att_token_id, old_id))
+	{
+		TupleTableSlot *slot = row_access_new_row(&ra);
+		int64 version = GetCurrentTimestamp();
+		bool no_credits;
+		bool isnull;
+		int64 old_version = get_int8(&ra, t->att_credits_version, &isnull);
+
+		if (!isnull && old_version >= version)
+			version = old_version + 1;
+		(void) get_int8(&ra, t->att_credits, &no_credits);
+		row_access_set(slot, t->att_token_id, new_id, false);
+		for (int i = 0; i < (int) lengthof(kept); i++)
+		{
+			Datum value = row_access_get(&ra, kept[i], &isnull);
+
+			row_access_set(slot, kept[i], value, isnull);
+		}
+		row_access_set(slot, t->att_credits, Int64GetDatum(remaining), no_credits);
+		row_access_set(slot, t->att_credits_refilled_at, TimestampTzGetDatum(refilled_at),
+					   no_credits || refilled_at == 0);
+		row_access_set(slot, t->att_credits_version, Int64GetDatum(version), false);
+		row_access_insert(&ra, slot);
+		/* The credits moved: the old token, in its grace period, has none left. */
+		if (!no_credits)
+		{
+			AttrNumber columns[2] = {t->att_credits, t->att_credits_version};
+			Datum values[2] = {Int64GetDatum(0), Int64GetDatum(version)};
+			bool nulls[2] = {false, false};
+
+			row_access_update(&ra, 2, columns, values, nulls);
+		}
+	}
+	close_after_write(&ra, rel);
+}

@@ -94,6 +94,15 @@ typedef struct LimitChange
  */
 extern void limit_rows_set(const ExtTables *tables, Datum token_id, const LimitChange *change);
 
+/*
+ * Gives new_id the limits of old_id (a rotation): the same rate limit,
+ * refill and allowlist, and old_id's credits (remaining, as counted, and
+ * refilled_at), which old_id loses: in its grace period it has none left,
+ * so the two never spend more than there was.  Nothing if old_id has none.
+ */
+extern void limit_rows_carry(const ExtTables *tables, Datum old_id, Datum new_id, int64 remaining,
+							 TimestampTz refilled_at);
+
 /* Microseconds of an interval limit (30-day months), or -1 if not positive. */
 extern int64 limit_interval_us(Datum interval);
 
