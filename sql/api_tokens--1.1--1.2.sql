@@ -210,14 +210,3 @@ BEGIN
     END LOOP;
 END
 $privileges$;
-
--- Say what is unsafe about where the extension was installed.
-DO $check$
-DECLARE
-    finding record;
-BEGIN
-    FOR finding IN SELECT * FROM @extschema@.api_tokens_check_install() LOOP
-        RAISE WARNING '%', finding.problem USING HINT = finding.hint;
-    END LOOP;
-END
-$check$;

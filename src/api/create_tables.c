@@ -110,8 +110,6 @@ static const struct
 	  " credits_version      bigint      NOT NULL DEFAULT 0,"
 	  " allowed_addresses    cidr[]      CHECK (cardinality(allowed_addresses) <= 1000),"
 	  " CONSTRAINT api_token_limits_pkey PRIMARY KEY (token_id),"
-	  " CONSTRAINT api_token_limits_token_id_fkey FOREIGN KEY (token_id)"
-	  "   REFERENCES %1$s.api_tokens (id) ON DELETE CASCADE,"
 	  " CONSTRAINT api_token_limits_rate_check CHECK ((rate_limit IS NULL) = (rate_window IS NULL)),"
 	  " CONSTRAINT api_token_limits_refill_check"
 	  "   CHECK ((credits_refill IS NULL) = (credits_refill_every IS NULL)))",

@@ -17,6 +17,7 @@
 #include "api/sql_call.h"
 #include "tables/catalog.h"
 #include "tables/events.h"
+#include "tables/limit_rows.h"
 #include "tables/lineage.h"
 #include "tables/token_rows.h"
 
@@ -287,6 +288,8 @@ api_tokens_purge(PG_FUNCTION_ARGS)
 	purged.rows = rows;
 	foreach (lc, purged.ids)
 		lineage_forget(nspoid, PointerGetDatum(lfirst(lc)), purged_or_missing, &purged);
+	/* And the limits of every token no longer there (since 1.2). */
+	(void) limit_rows_forget(ext_tables_of(nspoid), purged_or_missing, &purged);
 	token_rows_close(rows);
 	PG_RETURN_INT32(list_length(purged.ids));
 }

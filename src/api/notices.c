@@ -26,6 +26,7 @@
 #include "settings.h"
 #include "tables/catalog.h"
 #include "tables/events.h"
+#include "tables/limit_rows.h"
 #include "tables/lineage.h"
 #include "tables/token_rows.h"
 
@@ -144,9 +145,9 @@ send_notice(Oid nspoid, EventWriter *events, const Candidate *c, const Notice *n
 		if (events_recorded_since(nspoid, c->token_id, notice->event, opened))
 			return false;
 		event_detail_init(&detail);
-		event_detail_text(&detail, "offset",
-						  DatumGetCString(DirectFunctionCall1(
-							  interval_out, IntervalPGetDatum(offsets->offsets[i]))));
+		/* In seconds (months of 30 days): the same whatever the session's IntervalStyle. */
+		event_detail_int(&detail, "offset_seconds",
+						 limit_interval_us(IntervalPGetDatum(offsets->offsets[i])) / USECS_PER_SEC);
 		event_detail_timestamptz(&detail, notice->deadline_key, notice->deadline);
 		events_add(events, notice->event, c->token_id, c->user_id, &detail);
 		return true;

@@ -397,3 +397,51 @@ limit_rows_carry(const ExtTables *tables, Datum old_id, Datum new_id, int64 rema
 	}
 	close_after_write(&ra, rel);
 }
+
+typedef struct GoneScan
+{
+	const LimitsTable *table;
+	LimitTokenGone gone;
+	void *arg;
+	List *ids;
+} GoneScan;
+
+static bool
+collect_gone(RowAccess *ra, void *arg)
+{
+	GoneScan *scan = arg;
+	Datum id = row_access_copy_uuid(ra, scan->table->att_token_id);
+
+	if (id != (Datum) 0 && scan->gone(id, scan->arg))
+		scan->ids = lappend(scan->ids, DatumGetPointer(id));
+	return true;
+}
+
+int
+limit_rows_forget(const ExtTables *tables, LimitTokenGone gone, void *arg)
+{
+	const LimitsTable *t = &tables->limits;
+	GoneScan scan = {t, gone, arg, NIL};
+	RowAccess ra;
+	Relation rel;
+	ListCell *lc;
+	int count = 0;
+
+	if (!tables->has_limits)
+		return 0;
+	rel = open_for_write(t, &ra);
+	row_access_scan(&ra, InvalidOid, InvalidOid, (Datum) 0, collect_gone, &scan);
+	foreach (lc, scan.ids)
+	{
+		Datum id = PointerGetDatum(lfirst(lc));
+
+		if (row_access_find(&ra, t->by_token, F_UUID_EQ, InvalidOid, id) &&
+			row_access_lock_for_change(&ra) && row_access_uuid_equals(&ra, t->att_token_id, id))
+		{
+			row_access_delete(&ra);
+			count++;
+		}
+	}
+	close_after_write(&ra, rel);
+	return count;
+}

@@ -103,6 +103,15 @@ extern void limit_rows_set(const ExtTables *tables, Datum token_id, const LimitC
 extern void limit_rows_carry(const ExtTables *tables, Datum old_id, Datum new_id, int64 remaining,
 							 TimestampTz refilled_at);
 
+/*
+ * Deletes the limits of tokens that are gone (gone(token_id, arg) is true):
+ * a token deleted leaves its row behind (no foreign key ties the table to
+ * api_tokens, which may then be dropped and restored alone), harmless since
+ * no new token gets its id, until a purge calls this.  Returns how many.
+ */
+typedef bool (*LimitTokenGone)(Datum token_id, void *arg);
+extern int limit_rows_forget(const ExtTables *tables, LimitTokenGone gone, void *arg);
+
 /* Microseconds of an interval limit (30-day months), or -1 if not positive. */
 extern int64 limit_interval_us(Datum interval);
 

@@ -54,7 +54,8 @@ SELECT status FROM moved.api_token_validate(:'old_token');
 SELECT status FROM moved.api_token_validate(:'new_token');
 -- Back to the schema the other tests use.
 DROP EXTENSION api_tokens;
-DROP TABLE moved.api_tokens, moved.api_token_rotations, moved.api_token_events;
+DROP TABLE moved.api_tokens, moved.api_token_rotations, moved.api_token_events,
+    moved.api_token_limits;
 DROP SCHEMA moved;
 CREATE EXTENSION api_tokens;
 SELECT status FROM api_token_validate(:'old_token');
