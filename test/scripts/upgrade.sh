@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # versions: 15 17 18
-# A fresh installation of the current version and one installed as 1.0 and
-# updated with ALTER EXTENSION ... UPDATE are identical: every member (its
-# definition, properties and privileges, initial privileges included),
-# every type, every table of the extension with its columns, constraints,
-# indexes and privileges, and the api_tokens table the scripts create.
+# At every version of the chain (1.0 -> 1.1 -> 1.2 ...), a fresh
+# installation and one installed as 1.0 and updated step by step with
+# ALTER EXTENSION ... UPDATE are identical: every member (its definition,
+# properties and privileges, initial privileges included), every type,
+# every table of the extension with its columns, constraints, indexes and
+# privileges, and the tables the scripts create.  So is an installation
+# whose api_tokens table was created after CREATE EXTENSION.  A token issued
+# at each version still validates after the updates.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
@@ -18,14 +21,14 @@ psql="psql -X -q -v ON_ERROR_STOP=1"
 version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" api_tokens.control)
 
 setup='CREATE TABLE users (id uuid PRIMARY KEY);'
-$psql -c "CREATE DATABASE fresh" -c "CREATE DATABASE updated"
-$psql -d fresh -c "$setup" -c "CREATE EXTENSION api_tokens"
-$psql -d updated -c "$setup" -c "CREATE EXTENSION api_tokens VERSION '1.0'"
-# Step by step, as a real installation would have gone.
-for step in $(ls sql/api_tokens--*--*.sql | sed 's/.*--\(.*\)--\(.*\)\.sql/\2/' | sort -V); do
-	$psql -d updated -c "ALTER EXTENSION api_tokens UPDATE TO '$step'"
-done
-
+steps=$(ls sql/api_tokens--*--*.sql | sed 's/.*--\(.*\)--\(.*\)\.sql/\2/' | sort -V)
+$psql -c "CREATE DATABASE updated"
+$psql -d updated -c "$setup" -c "CREATE EXTENSION api_tokens VERSION '1.0'" \
+	-c "INSERT INTO users VALUES ('00000000-0000-0000-0000-000000000001')"
+issue_token() {
+	$psql -d updated -At -c "SELECT token FROM api_token_create('00000000-0000-0000-0000-000000000001', 'at $1')"
+}
+tokens=("$(issue_token 1.0)")
 fingerprint() {
 	$psql -d "$1" -At <<'SQL'
 SELECT 'version', extversion, extrelocatable, extconfig::regclass[]::text[], extcondition
@@ -70,14 +73,34 @@ SELECT 'init_privs', pg_describe_object(classoid, objoid, objsubid), privtype, i
 SQL
 }
 
-fresh=$(fingerprint fresh)
-updated=$(fingerprint updated)
-echo "fresh $version: $(echo "$fresh" | wc -l) lines of definitions"
-if [ "$fresh" != "$updated" ]; then
-	diff <(echo "$fresh") <(echo "$updated") >&2 || true
-	fail "1.0 updated to $version differs from a fresh $version"
-fi
-[ "$(echo "$fresh" | grep -c '^function|')" -gt 10 ] || fail "the fingerprint lists too few functions"
-echo "ok: 1.0 + ALTER EXTENSION UPDATE equals a fresh $version: functions, members, types, tables, privileges"
+# Step by step, as a real installation would have gone, compared at each step.
+for step in $steps; do
+	$psql -d updated -c "ALTER EXTENSION api_tokens UPDATE TO '$step'"
+	tokens+=("$(issue_token "$step")")
+	$psql -c "CREATE DATABASE fresh" -c "CREATE DATABASE late"
+	$psql -d fresh -c "$setup" -c "CREATE EXTENSION api_tokens VERSION '$step'" \
+		-c "INSERT INTO users VALUES ('00000000-0000-0000-0000-000000000001')"
+	# The extension first (no users table yet: no api_tokens), its tables later.
+	$psql -d late -c "SET client_min_messages = error" -c "CREATE EXTENSION api_tokens VERSION '$step'" \
+		-c "$setup" -c "SELECT api_tokens_create_table('users')" \
+		-c "INSERT INTO users VALUES ('00000000-0000-0000-0000-000000000001')" >/dev/null
+	fresh=$(fingerprint fresh)
+	for other in updated late; do
+		theirs=$(fingerprint "$other")
+		if [ "$fresh" != "$theirs" ]; then
+			diff <(echo "$fresh") <(echo "$theirs") >&2 || true
+			fail "$other at $step differs from a fresh $step"
+		fi
+	done
+	[ "$(echo "$fresh" | grep -c '^function|')" -gt 10 ] || fail "the fingerprint lists too few functions"
+	echo "ok: $step: fresh = 1.0 updated step by step = tables created after the extension ($(echo "$fresh" | wc -l) lines of definitions)"
+	for t in "${tokens[@]}"; do
+		status=$($psql -d updated -At -c "SELECT status FROM api_token_validate('$t')")
+		[ "$status" = valid ] || fail "a token issued before the update to $step is $status"
+	done
+	$psql -c "DROP DATABASE fresh" -c "DROP DATABASE late"
+done
+[ "$step" = "$version" ] || fail "the chain ends at $step, not at the default version $version"
+echo "ok: every token issued along the chain still validates at $version"
 cluster_assert_no_crash upgrade
 echo "upgrade: all checks passed"
