@@ -51,10 +51,10 @@ fi | xargs -0 cp --parents -t "$work/api-tokens"
 deb=$(ls "$work"/postgresql-"$major"-api-tokens_*.deb)
 echo "built $(basename "$deb")"
 contents=$(dpkg-deb -c "$deb")
+scripts=()
+for s in sql/api_tokens--*.sql; do scripts+=("/usr/share/postgresql/$major/extension/$(basename "$s")"); done
 for f in "/usr/lib/postgresql/$major/lib/api_tokens.so" \
-	"/usr/share/postgresql/$major/extension/api_tokens.control" \
-	"/usr/share/postgresql/$major/extension/api_tokens--1.0.sql" \
-	"/usr/share/postgresql/$major/extension/api_tokens--1.0--1.1.sql"; do
+	"/usr/share/postgresql/$major/extension/api_tokens.control" "${scripts[@]}"; do
 	echo "$contents" | grep -q " \.$f$" || fail "$f missing from the package"
 done
 echo "ok: the package holds the library, control file, install and upgrade scripts"
