@@ -5,7 +5,8 @@
 #
 # Two servers run side by side: "bench" preloads the library
 # (shared_preload_libraries = 'api_tokens': last uses go to shared memory
-# and the background worker writes them), "inline" does not (last uses are
+# and the background worker writes them; rate windows and credits are
+# counted there too), "inline" does not (last uses are
 # written by the validating transaction, as without preloading).  Both hold
 # the same 100,000-token fixture; "bench" also the 1,000,000-token one.
 #
@@ -86,7 +87,8 @@ max_connections = 50
 autovacuum_naptime = 10s
 "
 done
-cluster_configure bench "shared_preload_libraries = 'api_tokens'"
+cluster_configure bench "shared_preload_libraries = 'api_tokens'
+api_tokens.max_limited_tokens = $((2 * SMALL))"
 cluster_start bench
 cluster_start inline
 echo "bench:   shared_preload_libraries = 'api_tokens', api_tokens.flush_interval = 10s (the default)"
@@ -112,6 +114,18 @@ for db in small:$SMALL large:$LARGE inline/small:$SMALL; do
 	$psql -d "$name" -c "CREATE EXTENSION pg_prewarm" \
 		-c "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c
 		     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'i')" >/dev/null
+done
+# 1.2's limits: copies of the small database where every token has a rate
+# limit it never reaches, or credits it never runs out of.
+cluster_env bench
+$psql -c "CREATE DATABASE rated TEMPLATE small" -c "CREATE DATABASE credited TEMPLATE small"
+$psql -d rated -c "INSERT INTO api_token_limits (token_id, rate_limit, rate_window)
+	SELECT id, 2000000000, interval '1 hour' FROM api_tokens" -c "VACUUM ANALYZE api_token_limits"
+$psql -d credited -c "INSERT INTO api_token_limits (token_id, credits, credits_version)
+	SELECT id, 1000000000000, 1 FROM api_tokens" -c "VACUUM ANALYZE api_token_limits"
+for name in rated credited; do
+	$psql -d "$name" -c "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c
+		WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'i')" >/dev/null
 done
 # Write out what building the fixtures dirtied, before measuring anything.
 on inline $psql -c "CHECKPOINT"
@@ -154,7 +168,7 @@ settle() {
 	END\$\$" 2>/dev/null || true
 }
 
-read -r -a variants <<<"${VARIANTS:-select1 probe validate reference hot distinct large steady steady_inline distinct_inline}"
+read -r -a variants <<<"${VARIANTS:-select1 probe validate reference hot distinct large steady steady_inline distinct_inline verify rate credits rate_hot credits_hot}"
 results=$(mktemp)
 for round in $(seq 1 "$ROUNDS"); do
 	# Interleave: each round starts one variant later.
@@ -168,6 +182,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		for cluster in bench inline; do
 			on "$cluster" $psql -d small -c "VACUUM ANALYZE api_tokens" -c "CHECKPOINT"
 		done
+		on bench $psql -d credited -c "VACUUM api_token_limits"
 		case $v in
 			select1) tps=$(run bench small select1.pgbench $LONG_INTERVAL) ;;
 			probe) tps=$(run bench small probe.pgbench $LONG_INTERVAL) ;;
@@ -177,6 +192,11 @@ for round in $(seq 1 "$ROUNDS"); do
 			hot) tps=$(run bench small hot_token.pgbench 0) ;;
 			distinct) tps=$(run bench small validate.pgbench 0) ;;
 			distinct_inline) tps=$(run inline small validate.pgbench 0) ;;
+			verify) tps=$(run bench small verify.pgbench $LONG_INTERVAL) ;;
+			rate) tps=$(run bench rated verify.pgbench $LONG_INTERVAL) ;;
+			credits) tps=$(run bench credited verify.pgbench $LONG_INTERVAL) ;;
+			rate_hot) tps=$(run bench rated verify_hot.pgbench $LONG_INTERVAL) ;;
+			credits_hot) tps=$(run bench credited verify_hot.pgbench $LONG_INTERVAL) ;;
 			steady) tps=$(steady bench "$round" steady) ;;
 			steady_inline) tps=$(steady inline "$round" steady_inline) ;;
 		esac
@@ -207,6 +227,11 @@ labels = {
     'steady': 'V7 steady state, interval 1 min',
     'steady_inline': 'V8 = V7, not preloaded (inline writes)',
     'distinct_inline': 'V9 = V5, not preloaded (inline writes)',
+    'verify': 'V10 api_token_verify, no token limited',
+    'rate': 'V11 verify, every token rate-limited',
+    'credits': 'V12 verify, every token spends a credit',
+    'rate_hot': 'V13 = V11, one hot token',
+    'credits_hot': 'V14 = V12, one hot token',
 }
 print()
 print(f"{'variant':44} {'median tps':>11} {'min':>9} {'max':>9}")
@@ -216,7 +241,7 @@ for key, label in labels.items():
     if not xs:
         continue
     print(f"{label:44} {med(xs):11.0f} {min(xs):9.0f} {max(xs):9.0f}")
-print(f"read-path variants (V0-V3, V6): api_tokens.last_used_interval = 1 day, every token "
+print(f"read-path variants (V0-V3, V6, V10-V14): api_tokens.last_used_interval = 1 day, every token "
       f"used within the last day: no token was due for a last_used_at write")
 
 def ratio(a, b):
@@ -232,7 +257,11 @@ for name, a, b, goal in [
         (f'T4 validate at {int(large):,} / at {int(small):,} tokens', 'large', 'validate', 0.90),
         ('T5 steady state, preloaded / read path', 'steady', 'validate', 0.95),
         ('T6 distinct tokens, interval 0, preloaded / read path', 'distinct', 'validate', 0.90),
-        ('T7 hot token, interval 0, preloaded / read path', 'hot', 'validate', 0.90)]:
+        ('T7 hot token, interval 0, preloaded / read path', 'hot', 'validate', 0.90),
+        ('T8 rate limit, distinct tokens / validate', 'rate', 'validate', 0.90),
+        ('T9 credits, distinct tokens / validate', 'credits', 'validate', 0.90),
+        ('T10 rate limit, one hot token / validate', 'rate_hot', 'validate', 0.90),
+        ('T11 credits, one hot token / validate', 'credits_hot', 'validate', 0.90)]:
     if not runs[a] or not runs[b]:
         continue
     r = ratio(a, b)
@@ -241,7 +270,8 @@ for name, a, b, goal in [
     print(f"{name:58} {r:12.3f} {goal:6.2f}  {'PASS' if ok else 'FAIL'}")
 for name, a, b in [('   validate / SELECT 1 (the floor)', 'validate', 'select1'),
                    ('   V8 steady state, not preloaded / read path', 'steady_inline', 'validate'),
-                   ('   V9 distinct, interval 0, not preloaded / read path', 'distinct_inline', 'validate')]:
+                   ('   V9 distinct, interval 0, not preloaded / read path', 'distinct_inline', 'validate'),
+                   ('   V10 verify / validate (no limits anywhere)', 'verify', 'validate')]:
     if runs[a] and runs[b]:
         print(f"{name:58} {ratio(a, b):12.3f}")
 print()
