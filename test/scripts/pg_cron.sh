@@ -97,13 +97,13 @@ echo "ok: fixture: 6 tokens (active, revoked 40 and 5 days ago, expired 40 days 
 # for the application database, with token_jobs as their owner: they run as
 # token_jobs, which needs no privilege on pg_cron itself.
 schedule=$(block cron-schedule)
-grep -q "'17 3 \* \* \*'" <<<"$schedule" && grep -q "'23 3 \* \* \*'" <<<"$schedule" ||
-	fail "the documented schedules changed: update this test"
-$psql >/dev/null <<<"$(sed "s/'17 3 \* \* \*'/'* * * * *'/; s/'23 3 \* \* \*'/'* * * * *'/" <<<"$schedule")"
+grep -q "'17 3 \* \* \*'" <<<"$schedule" && grep -q "'23 3 \* \* \*'" <<<"$schedule" &&
+	grep -q "'29 3 \* \* \*'" <<<"$schedule" || fail "the documented schedules changed: update this test"
+$psql >/dev/null <<<"$(sed "s/'17 3 \* \* \*'/'* * * * *'/; s/'23 3 \* \* \*'/'* * * * *'/; s/'29 3 \* \* \*'/'* * * * *'/" <<<"$schedule")"
 [ "$($psql -At -c "SELECT string_agg(jobname || ' ' || database || ' ' || username, ', ' ORDER BY jobname) FROM cron.job")" = \
-	"api_tokens_expiry_notices app token_jobs, api_tokens_purge app token_jobs" ] ||
+	"api_tokens_expiry_notices app token_jobs, api_tokens_notices app token_jobs, api_tokens_purge app token_jobs" ] ||
 	fail "unexpected cron.job: $($psql -At -c "TABLE cron.job")"
-echo "ok: both jobs scheduled in app, owned by token_jobs, every minute"
+echo "ok: the three jobs scheduled in app, owned by token_jobs, every minute"
 
 # wait_for_runs N: waits until each job has N finished runs, at most 90 s
 # (a run starts at each minute); fails with the message of a failed run.
@@ -117,7 +117,7 @@ wait_for_runs() {
 		done_count=$($psql -At -c "SELECT count(*) FROM cron.job j
 			WHERE (SELECT count(*) FROM cron.job_run_details d
 			        WHERE d.jobid = j.jobid AND d.status = 'succeeded') >= $n")
-		[ "$done_count" = 2 ] && return 0
+		[ "$done_count" = 3 ] && return 0
 		if [ "$SECONDS" -ge "$deadline" ]; then
 			$psql -c "SELECT jobid, runid, status, return_message, start_time, end_time FROM cron.job_run_details" >&2
 			fail "no $n succeeded run(s) of each job within 90 s"
@@ -136,6 +136,8 @@ SELECT 'purged events', count(*) FROM api_token_events WHERE event = 'purged';
 SELECT 'notices', string_agg(f.label || ':' || (n.expires_at = t.expires_at) || ':' || (n.user_id = t.user_id)
                              || ':' || n.noticed_at, ',' ORDER BY f.label)
   FROM token_expiry_notices n LEFT JOIN fixture f USING (token_id) LEFT JOIN api_tokens t ON t.id = n.token_id;
+SELECT 'notice events', string_agg(f.label || ':' || (e.detail ->> 'offset_seconds') || ':' || e.db_user, ',' ORDER BY f.label)
+  FROM api_token_events e JOIN fixture f USING (token_id) WHERE e.event = 'expiry_notice';
 SQL
 }
 
@@ -154,18 +156,21 @@ echo "ok: exactly two purged events (reasons expired and revoked), recorded by t
 echo "$first" | grep -qx "notices|expiring_in_3_days:true:true:.*" ||
 	fail "the notices table should hold exactly the token expiring in 3 days: $first"
 echo "ok: the notices job recorded exactly the token expiring in 3 days"
+echo "$first" | grep -qx "notice events|expiring_in_20_days:2592000:token_jobs,expiring_in_3_days:604800:token_jobs" ||
+	fail "unexpected expiry_notice events: $first"
+echo "ok: api_tokens_send_notices recorded the 7-day notice of the token expiring in 3 days and the 30-day one of the token expiring in 20"
 
 wait_for_runs 2
 echo "ok: a second succeeded run of each job after $((SECONDS - started)) s"
 second=$(state)
 [ "$second" = "$first" ] || fail "the second run changed something: $(diff <(echo "$first") <(echo "$second") || true)"
-echo "ok: the second run purged nothing more and added no duplicate notice"
+echo "ok: the second run purged nothing more and added no duplicate notice nor notice event"
 
-$psql -At <<<"$(block cron-runs)" | grep -c succeeded | grep -qx 4 || fail "the query of the runs shows no 4 succeeded runs"
+$psql -At <<<"$(block cron-runs)" | grep -c succeeded | grep -qx 6 || fail "the query of the runs shows no 6 succeeded runs"
 echo "ok: the documented query of the runs shows them"
 $psql >/dev/null <<<"$(block cron-unschedule)"
 [ "$($psql -At -c "SELECT count(*) FROM cron.job")" = 0 ] || fail "jobs left after unscheduling"
-echo "ok: both jobs unscheduled"
+echo "ok: the jobs unscheduled"
 
 cluster_assert_no_crash cron
 echo "pg_cron: all checks passed"
