@@ -21,7 +21,7 @@ $psql -c "CREATE DATABASE fresh" -c "CREATE DATABASE updated"
 $psql -d fresh -c "$setup" -c "CREATE EXTENSION api_tokens"
 $psql -d updated -c "$setup" -c "CREATE EXTENSION api_tokens VERSION '1.0'"
 # Step by step, as a real installation would have gone.
-for step in $(ls sql/api_tokens--*--*.sql | sed 's/.*--\(.*\)--\(.*\)\.sql/\2/' | sort -V); do
+for step in $(printf '%s\n' sql/api_tokens--*--*.sql | sed 's/.*--\(.*\)--\(.*\)\.sql/\2/' | sort -V); do
 	$psql -d updated -c "ALTER EXTENSION api_tokens UPDATE TO '$step'"
 done
 
