@@ -52,7 +52,9 @@ per_call() {
 	echo $(((full - base) / N))
 }
 
+# shellcheck disable=SC2016 # $1: the statement's parameter
 validate='SELECT status FROM api_token_validate((SELECT token FROM bench_tokens WHERE id = $1))'
+# shellcheck disable=SC2016 # $1: the statement's parameter
 probe='SELECT user_id FROM api_tokens WHERE token_hash = (SELECT token_hash FROM bench_tokens WHERE id = $1)'
 v=$(per_call "$validate")
 p=$(per_call "$probe")

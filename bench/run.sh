@@ -28,6 +28,7 @@ if [ -n "${BENCH_PG:-}" ] && [ "$BENCH_PG" != 15 ] && [ -z "${BENCH_IN_CHROOT:-}
 	git ls-files -co --exclude-standard -z | grep -zv '^examples/' |
 		tar --null -cf - -T - | tar -xf - -C "$dir/build/api_tokens"
 	export BENCH_IN_CHROOT=1
+	# shellcheck disable=SC2016 # expanded by the shell in the chroot
 	CHROOT_PASSTHROUGH_VARS="BENCH_PG BENCH_IN_CHROOT BENCH_QUICK BENCH_STRICT ROUNDS DURATION CLIENTS VARIANTS" \
 		chroot_run "$BENCH_PG" bash -c 'cd /build/api_tokens && . test/lib/packages.sh &&
 			. test/lib/build.sh && build_and_install "$BENCH_PG" >/dev/null && exec bench/run.sh'
@@ -93,7 +94,7 @@ cluster_start bench
 cluster_start inline
 echo "bench:   shared_preload_libraries = 'api_tokens', api_tokens.flush_interval = 10s (the default)"
 echo "inline:  not preloaded (last_used_at written by the validating transaction)"
-psql="psql -X -q -v ON_ERROR_STOP=1"
+psql=(psql -X -q -v ON_ERROR_STOP=1)
 # on CLUSTER COMMAND...: a command with libpq pointed at the cluster.
 on() { (cluster_env "$1" && shift && "$@"); }
 
@@ -102,37 +103,37 @@ cluster_env bench
 for db in small:$SMALL large:$LARGE inline/small:$SMALL; do
 	name=${db%%:*} n=${db##*:}
 	case $name in inline/*) cluster_env inline; name=${name#inline/} ;; esac
-	$psql -c "CREATE DATABASE $name"
-	$psql -d "$name" -v ntokens="$n" -v nusers="$USERS" -f bench/fixture.sql
-	$psql -d "$name" -f bench/reference_validate.sql
+	"${psql[@]}" -c "CREATE DATABASE $name"
+	"${psql[@]}" -d "$name" -v ntokens="$n" -v nusers="$USERS" -f bench/fixture.sql
+	"${psql[@]}" -d "$name" -f bench/reference_validate.sql
 	# Every variant looks its token up in a side table of the same size:
 	# in the large database, a sample of $SMALL of its tokens.  So V6 and V2
 	# differ only in the size of api_tokens.
-	$psql -d "$name" -c "DELETE FROM bench_tokens WHERE id > $SMALL" -c "VACUUM ANALYZE bench_tokens"
+	"${psql[@]}" -d "$name" -c "DELETE FROM bench_tokens WHERE id > $SMALL" -c "VACUUM ANALYZE bench_tokens"
 	# Start warm: both fixtures fit in shared_buffers, and the comparison is
 	# about lookups, not about reading a cold table from the OS.
-	$psql -d "$name" -c "CREATE EXTENSION pg_prewarm" \
+	"${psql[@]}" -d "$name" -c "CREATE EXTENSION pg_prewarm" \
 		-c "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c
 		     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'i')" >/dev/null
 done
 # 1.2's limits: copies of the small database where every token has a rate
 # limit it never reaches, or credits it never runs out of.
 cluster_env bench
-$psql -c "CREATE DATABASE rated TEMPLATE small" -c "CREATE DATABASE credited TEMPLATE small"
-$psql -d rated -c "INSERT INTO api_token_limits (token_id, rate_limit, rate_window)
+"${psql[@]}" -c "CREATE DATABASE rated TEMPLATE small" -c "CREATE DATABASE credited TEMPLATE small"
+"${psql[@]}" -d rated -c "INSERT INTO api_token_limits (token_id, rate_limit, rate_window)
 	SELECT id, 2000000000, interval '1 hour' FROM api_tokens" -c "VACUUM ANALYZE api_token_limits"
-$psql -d credited -c "INSERT INTO api_token_limits (token_id, credits, credits_version)
+"${psql[@]}" -d credited -c "INSERT INTO api_token_limits (token_id, credits, credits_version)
 	SELECT id, 1000000000000, 1 FROM api_tokens" -c "VACUUM ANALYZE api_token_limits"
 for name in rated credited; do
-	$psql -d "$name" -c "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c
+	"${psql[@]}" -d "$name" -c "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c
 		WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'i')" >/dev/null
 done
 # Write out what building the fixtures dirtied, before measuring anything.
-on inline $psql -c "CHECKPOINT"
+on inline "${psql[@]}" -c "CHECKPOINT"
 cluster_env bench
-$psql -c "CHECKPOINT"
+"${psql[@]}" -c "CHECKPOINT"
 bytes_per_token() {
-	$psql -d "$1" -At -c "SELECT round(pg_total_relation_size('api_tokens')::numeric / count(*)) FROM api_tokens"
+	"${psql[@]}" -d "$1" -At -c "SELECT round(pg_total_relation_size('api_tokens')::numeric / count(*)) FROM api_tokens"
 }
 
 # run CLUSTER DB SCRIPT INTERVAL: one pgbench run, prints tps.
@@ -144,26 +145,26 @@ run() {
 }
 # updates CLUSTER: rows of api_tokens updated so far (in small).
 updates() {
-	on "$1" $psql -d small -At -c "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'api_tokens'"
+	on "$1" "${psql[@]}" -d small -At -c "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'api_tokens'"
 }
 # steady CLUSTER ROUND NAME: the steady state at the default interval (one
 # minute): last uses spread over the past minute, so that tokens fall due at
 # 1/60 of the fleet per second; prints tps, records writes per second.
 steady() {
 	local before tps
-	on "$1" $psql -d small -c "UPDATE api_tokens SET last_used_at = now() - random() * interval '60 s'"
-	on "$1" $psql -d small -c "VACUUM api_tokens"
+	on "$1" "${psql[@]}" -d small -c "UPDATE api_tokens SET last_used_at = now() - random() * interval '60 s'"
+	on "$1" "${psql[@]}" -d small -c "VACUUM api_tokens"
 	before=$(updates "$1")
 	tps=$(run "$1" small validate.pgbench 60)
 	# The backends' statistics reach the collector as they exit; the
 	# worker's uses of the run are written within a flush interval (10 s).
-	[ "$1" = bench ] && sleep 11 || sleep 1
+	if [ "$1" = bench ]; then sleep 11; else sleep 1; fi
 	echo "$2 writes_$3 $((($(updates "$1") - before) / DURATION))" >>"$results"
 	echo "$tps"
 }
 # settle CLUSTER: waits until the worker has written what the last run recorded.
 settle() {
-	on "$1" $psql -At -d small -c "DO \$\$BEGIN
+	on "$1" "${psql[@]}" -At -d small -c "DO \$\$BEGIN
 	  WHILE (SELECT pending FROM api_tokens_last_use_state()) > 0 LOOP PERFORM pg_sleep(0.2); END LOOP;
 	END\$\$" 2>/dev/null || true
 }
@@ -180,9 +181,9 @@ for round in $(seq 1 "$ROUNDS"); do
 		# writes of the one before (autovacuum, checkpoint writes).
 		settle bench
 		for cluster in bench inline; do
-			on "$cluster" $psql -d small -c "VACUUM ANALYZE api_tokens" -c "CHECKPOINT"
+			on "$cluster" "${psql[@]}" -d small -c "VACUUM ANALYZE api_tokens" -c "CHECKPOINT"
 		done
-		on bench $psql -d credited -c "VACUUM api_token_limits"
+		on bench "${psql[@]}" -d credited -c "VACUUM api_token_limits"
 		case $v in
 			select1) tps=$(run bench small select1.pgbench $LONG_INTERVAL) ;;
 			probe) tps=$(run bench small probe.pgbench $LONG_INTERVAL) ;;

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # (API_TOKENS_DEMO_NO_BUILD=1: already built and installed, as by the test suite.)
 if [ -z "${API_TOKENS_DEMO_NO_BUILD:-}" ]; then
 	echo "== building and installing api_tokens"
-	build_and_install
+	build_and_install 15
 fi
 
 . test/lib/cluster.sh

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # build_and_install [MAJOR]: installs the build dependencies, then builds
 # the extension with warnings as errors and installs it into PostgreSQL
 # MAJOR (default 15, the host's own server), whose pg_config becomes

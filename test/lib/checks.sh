@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Checks shared by the test scripts (sourced, not run; after cluster.sh).
 #
 # A script may define on_failure, run (with its output to stderr) before a

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Debian chroots with newer PostgreSQL majors (sourced, not run; needs
 # test/lib/packages.sh, and root).
 #

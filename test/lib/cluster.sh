@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Throwaway PostgreSQL clusters for the test scripts (sourced, not run).
 #
 # Every cluster lives under one temporary directory, listens only on a Unix
@@ -68,8 +69,9 @@ cluster_stop() {
 
 # cluster_env NAME: points libpq (psql, pg_regress, drivers) at the cluster.
 cluster_env() {
-	export PGHOST="$(cluster_dir "$1")/socket"
-	export PGPORT="$(cluster_port "$1")"
+	PGHOST="$(cluster_dir "$1")/socket"
+	PGPORT=$(cluster_port "$1")
+	export PGHOST PGPORT
 	export PGUSER=postgres
 	export PGDATABASE=postgres
 }

@@ -138,7 +138,8 @@ def program(lang, code, directives):
     if lang == "python":
         return PYTHON_SYNC + code + "\nconn.close()\n", "/usr/bin/python3"
     if lang == "js":
-        return JS_PRELUDE + code + "\nawait pool.end();\n})().catch((e) => { console.error(e); process.exit(1); });\n", "node"
+        return (JS_PRELUDE + code
+                + "\nawait pool.end();\n})().catch((e) => { console.error(e); process.exit(1); });\n", "node")
     if lang == "sh":
         return "set -euo pipefail\n" + code + "\n", "bash"
     raise ValueError(lang)

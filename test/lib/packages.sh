@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Debian packages for the tests (sourced, not run).
 #
 # Other package managers may run at the same time (unattended-upgrades, an

@@ -72,7 +72,7 @@ def server_to_client(server, client, how):
                 length = int.from_bytes(pending[1:5], "big")
                 if len(pending) < 1 + length:
                     break
-                message, pending = pending[: 1 + length], pending[1 + length :]
+                message, pending = pending[:1 + length], pending[1 + length:]
                 client.sendall(message)
                 if message[:1] == b"Z":
                     holding = True

@@ -1,7 +1,9 @@
+# shellcheck shell=bash
 # Streaming hot standbys for the test scripts (sourced, not run; after
 # cluster.sh and checks.sh).  The primary needs wal_level = replica and
 # max_wal_senders, as primary_settings gives them.
 
+# shellcheck disable=SC2034 # used by the scripts that source this file
 primary_settings="
 wal_level = replica
 max_wal_senders = 4

@@ -89,7 +89,7 @@ statuses() {
 expected_statuses=$(statuses source)
 expected=$(fingerprint source)
 echo "source: $(echo "$expected" | head -1)"
-echo "source statuses: $(echo $expected_statuses)"
+echo "source statuses: ${expected_statuses//$'\n'/ }"
 [ "$expected_statuses" = "$(printf 'inactive|3\nrotated|1\nvalid|18')" ] || fail "unexpected source statuses"
 
 "$PGBIN/pg_dump" -d source -f "$work/plain.sql"
@@ -113,7 +113,7 @@ check_restored() {
 	gone=$($psql -d "$db" -At -c "SELECT count(*) FROM api_tokens JOIN users u ON u.id = user_id
 		WHERE u.email = 'user2@example.com'")
 	$psql -d "$db" -c "DELETE FROM users WHERE email = 'user2@example.com'"
-	[ "$gone" -ge 1 ] && [ "$($psql -d "$db" -At -c "SELECT count(*) FROM api_tokens")" = $((before - gone)) ] ||
+	{ [ "$gone" -ge 1 ] && [ "$($psql -d "$db" -At -c "SELECT count(*) FROM api_tokens")" = $((before - gone)) ]; } ||
 		fail "$db: no cascade"
 	echo "ok: $db restored with every token, constraint, index, default and privilege"
 }

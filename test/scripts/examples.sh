@@ -82,7 +82,6 @@ validated_as_app() {
 	asyncio.run(main())
 	EOF
 }
-migration_token=""
 (
 	cd examples/fastapi
 	# A database at revision 0002 (extension 1.0) with a token in it, moved
@@ -93,16 +92,16 @@ migration_token=""
 		>"$out/migration-token.txt"
 	$python -m alembic upgrade head
 	token=$(cat "$out/migration-token.txt")
-	[ "$(extversion)" = 1.1 ] && [ "$(validated_as_app "$token")" = valid ] &&
+	{ [ "$(extversion)" = 1.1 ] && [ "$(validated_as_app "$token")" = valid ] &&
 		[ "$(app_can 'api_token_rotate(uuid, interval, timestamptz)')" = t ] &&
-		[ "$(app_can 'api_token_successor(uuid)')" = t ] ||
+		[ "$(app_can 'api_token_successor(uuid)')" = t ]; } ||
 		{ echo "FAIL: after 0003: version $(extversion), token $(validated_as_app "$token")" >&2; exit 1; }
 	echo "ok: 0003 updated the extension to 1.1; a token issued at 1.0 still validates; rotate's grant carried over"
 	# The extension cannot go back to 1.0: downgrading 0003 only takes back its grants.
 	$python -m alembic downgrade 0002
-	[ "$(extversion)" = 1.1 ] && [ "$(validated_as_app "$token")" = valid ] &&
+	{ [ "$(extversion)" = 1.1 ] && [ "$(validated_as_app "$token")" = valid ] &&
 		[ "$(app_can 'api_token_successor(uuid)')" = f ] &&
-		[ "$(app_can 'api_token_rotate(uuid, interval, timestamptz)')" = t ] ||
+		[ "$(app_can 'api_token_rotate(uuid, interval, timestamptz)')" = t ]; } ||
 		{ echo "FAIL: after downgrading 0003: version $(extversion), token $(validated_as_app "$token")" >&2; exit 1; }
 	echo "ok: downgrading 0003 left the extension at 1.1 and took back its grants"
 	$python -m alembic upgrade head
@@ -110,7 +109,7 @@ migration_token=""
 	left=$($psql -d fastapi_example -At -c "SELECT string_agg(relname, ' ') FROM pg_class
 		WHERE relnamespace = 'public'::regnamespace AND relname NOT LIKE 'alembic_version%'
 		UNION ALL SELECT string_agg(nspname, ' ') FROM pg_namespace WHERE nspname = 'api_tokens'")
-	[ -z "$(echo $left)" ] || { echo "FAIL: downgrade left: $left" >&2; exit 1; }
+	[ -z "${left//[[:space:]]/}" ] || { echo "FAIL: downgrade left: $left" >&2; exit 1; }
 	echo "ok: downgrade to base removed every table and index, the extension's own included, and its schema"
 	$python -m alembic upgrade head
 )
@@ -246,9 +245,10 @@ for line in open(sys.argv[1]):
     if line.strip():
         print(hashlib.sha256(line.strip().encode()).hexdigest())
 EOF
+# shellcheck disable=SC2016 # $1, $2: the statement's parameters
 grep -qF 'api_tokens.api_token_validate(CAST($1 AS text), CAST($2 AS text[]))' "$server_log" ||
 	{ echo "FAIL: the server log has no statement of the application" >&2; exit 1; }
-grep -q 'GET /settings/tokens' "$out/uvicorn.log" && grep -q 'sqlalchemy.engine' "$out/uvicorn.log" ||
+{ grep -q 'GET /settings/tokens' "$out/uvicorn.log" && grep -q 'sqlalchemy.engine' "$out/uvicorn.log"; } ||
 	{ echo "FAIL: the application's log is missing requests or SQL" >&2; exit 1; }
 for log in "$server_log" "$out/uvicorn.log"; do
 	if grep -F -f "$out/tokens-seen.txt" -f "$out/hashes-seen.txt" "$log" ||

@@ -97,8 +97,8 @@ echo "ok: fixture: 6 tokens (active, revoked 40 and 5 days ago, expired 40 days 
 # for the application database, with token_jobs as their owner: they run as
 # token_jobs, which needs no privilege on pg_cron itself.
 schedule=$(block cron-schedule)
-grep -q "'17 3 \* \* \*'" <<<"$schedule" && grep -q "'23 3 \* \* \*'" <<<"$schedule" &&
-	grep -q "'29 3 \* \* \*'" <<<"$schedule" || fail "the documented schedules changed: update this test"
+{ grep -q "'17 3 \* \* \*'" <<<"$schedule" && grep -q "'23 3 \* \* \*'" <<<"$schedule" &&
+	grep -q "'29 3 \* \* \*'" <<<"$schedule"; } || fail "the documented schedules changed: update this test"
 $psql >/dev/null <<<"$(sed "s/'17 3 \* \* \*'/'* * * * *'/; s/'23 3 \* \* \*'/'* * * * *'/; s/'29 3 \* \* \*'/'* * * * *'/" <<<"$schedule")"
 [ "$($psql -At -c "SELECT string_agg(jobname || ' ' || database || ' ' || username, ', ' ORDER BY jobname) FROM cron.job")" = \
 	"api_tokens_expiry_notices app token_jobs, api_tokens_notices app token_jobs, api_tokens_purge app token_jobs" ] ||

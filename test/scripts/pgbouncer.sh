@@ -61,12 +61,12 @@ logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 EOF_INI
 as_cluster_owner pgbouncer -d "$dir/pgbouncer.ini"
-stop_bouncer() { [ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true; }
+stop_bouncer() { if [ -f "$dir/pgbouncer.pid" ]; then kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true; fi; }
 trap 'stop_bouncer; cluster_cleanup' EXIT
 for _ in $(seq 1 100); do [ -S "$dir/socket/.s.PGSQL.$bouncer_port" ] && break; sleep 0.05; done
 echo "pgbouncer $version, pool_mode = transaction, 3 server connections"
 
-through_bouncer() { psql -X -q -v ON_ERROR_STOP=1 -At -h "$dir/socket" -p "$bouncer_port" -U app -d pooltest "$@"; }
+through_bouncer() { psql -X -q -v ON_ERROR_STOP=1 -At -h "$dir/socket" -p "$bouncer_port" -U app -d pooltest; }
 
 # Each transaction validates a random token and fails (division by zero,
 # which aborts the pgbench client) if the status is not the expected one.

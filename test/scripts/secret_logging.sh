@@ -66,6 +66,7 @@ echo "$out" | contains_token || fail "client-side interpolation: expected the to
 echo "ok: client-side interpolation (psycopg2 style): the token is in the logged statement"
 
 out=$(run_case log_all "SET log_statement = 'all'" server)
+# shellcheck disable=SC2016 # $1: the statement's parameter
 echo "$out" | grep -qi 'parameters: \$1 = ' || fail "log_statement = all: expected the parameters line"
 echo "$out" | contains_token || fail "log_statement = all: expected the token among the logged parameters"
 echo "ok: log_statement = all logs bound parameters, the token with them"
@@ -84,6 +85,7 @@ echo "ok: log_parameter_max_length_on_error = -1 logs the token of a failing cal
 psql -X -q -c "SELECT status FROM api_token_validate('$token')" >/dev/null
 psql -X -At -c "SELECT query FROM pg_stat_statements" | contains_token &&
 	fail "pg_stat_statements kept the token"
+# shellcheck disable=SC2016 # $1: the statement's parameter
 psql -X -At -c "SELECT query FROM pg_stat_statements" | grep -q 'api_token_validate(\$1)' ||
 	fail "pg_stat_statements: expected the normalized statement"
 echo "ok: pg_stat_statements stores the statement normalized, without the literal token"

@@ -21,7 +21,7 @@ psql="psql -X -q -v ON_ERROR_STOP=1"
 version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" api_tokens.control)
 
 setup='CREATE TABLE users (id uuid PRIMARY KEY);'
-steps=$(ls sql/api_tokens--*--*.sql | sed 's/.*--\(.*\)--\(.*\)\.sql/\2/' | sort -V)
+steps=$(printf '%s\n' sql/api_tokens--*--*.sql | sed 's/.*--\(.*\)--\(.*\)\.sql/\2/' | sort -V)
 $psql -c "CREATE DATABASE updated"
 $psql -d updated -c "$setup" -c "CREATE EXTENSION api_tokens VERSION '1.0'" \
 	-c "INSERT INTO users VALUES ('00000000-0000-0000-0000-000000000001')"

@@ -38,7 +38,8 @@ def create(client, caller_headers, **body):
 
 def expiry_of(admin, token_id):
     with admin.begin() as conn:
-        return conn.execute(text("SELECT expires_at FROM api_tokens.api_tokens WHERE id = :id"), {"id": token_id}).scalar_one()
+        return conn.execute(text("SELECT expires_at FROM api_tokens.api_tokens WHERE id = :id"),
+                            {"id": token_id}).scalar_one()
 
 
 def assert_still_valid(run, engine, token):

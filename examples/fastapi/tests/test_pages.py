@@ -103,7 +103,8 @@ def row_of(page, prefix):
 
 def expiry_of(admin, token_id):
     with admin.begin() as conn:
-        return conn.execute(text("SELECT expires_at FROM api_tokens.api_tokens WHERE id = :id"), {"id": token_id}).scalar_one()
+        return conn.execute(text("SELECT expires_at FROM api_tokens.api_tokens WHERE id = :id"),
+                            {"id": token_id}).scalar_one()
 
 
 @pytest.mark.parametrize("grace, old_status, listed", [
@@ -361,10 +362,12 @@ def test_admin_revokes_a_family(browser, new_web_user, run, engine):
     _, other = make_token(a, "other")
     page = a.get("/settings/tokens")
     second = TOKEN.search(a.post(f"/settings/tokens/{row_id(page, first[:8])}/rotate",
-                                 data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "86400"}).text).group(1)
+                                 data={"csrf_token": csrf_of(page), "nonce": nonce(),
+                                       "grace_seconds": "86400"}).text).group(1)
     page = a.get("/settings/tokens")
     third = TOKEN.search(a.post(f"/settings/tokens/{row_id(page, second[:8])}/rotate",
-                                data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "0"}).text).group(1)
+                                data={"csrf_token": csrf_of(page), "nonce": nonce(),
+                                      "grace_seconds": "0"}).text).group(1)
     assert [status_of(run, engine, t) for t in (first, second, third)] == ["valid", "rotated", "valid"]
 
     admin = browser()
@@ -403,7 +406,8 @@ def test_events_record_who_acted_on_the_pages(browser, new_web_user, admin):
     page = b.get("/settings/tokens")
     first_id = row_id(page, first[:8])
     second = TOKEN.search(b.post(f"/settings/tokens/{first_id}/rotate",
-                                 data={"csrf_token": csrf_of(page), "nonce": nonce(), "grace_seconds": "0"}).text).group(1)
+                                 data={"csrf_token": csrf_of(page), "nonce": nonce(),
+                                       "grace_seconds": "0"}).text).group(1)
     page = b.get("/settings/tokens")
     second_id = row_id(page, second[:8])
     _, third = make_token(b, "third")
@@ -627,7 +631,7 @@ def test_admin_pages_through_more_than_50_tokens(browser, new_web_user, admin):
 
 
 @pytest.mark.parametrize("path, method, status", [("/nowhere", "GET", 404), ("/logout", "GET", 405),
-                                                 ("/settings/tokens/x/revoke", "GET", 405)])
+                                                  ("/settings/tokens/x/revoke", "GET", 405)])
 def test_error_pages_keep_the_navigation(browser, new_web_user, path, method, status):
     b = browser()
     user = new_web_user()

@@ -142,7 +142,7 @@ TOKEN_BODIES = st.one_of(JSON_VALUES, st.fixed_dictionaries({}, optional={
 
 
 @given(body=TOKEN_BODIES, content_type=st.sampled_from(["application/json", "application/json; charset=utf-16",
-                                                          "application/vnd.x+json", "text/plain"]))
+                                                        "application/vnd.x+json", "text/plain"]))
 @EXAMPLES
 def test_property_json_api(client, new_caller, body, content_type):
     caller = new_caller()

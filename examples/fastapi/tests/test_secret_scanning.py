@@ -54,7 +54,8 @@ def test_report_revokes_our_tokens(client, new_caller, admin, signing_key, run, 
     alice, bob = new_caller(), new_caller()
     with admin.begin() as conn:
         conn.execute(text("SELECT api_tokens.api_token_revoke(:id)"), {"id": bob.token_id})  # ours, already revoked
-        stranger = conn.execute(text("SELECT api_tokens.api_token_generate()")).scalar_one()  # well-formed, never issued
+        # well-formed, never issued
+        stranger = conn.execute(text("SELECT api_tokens.api_token_generate()")).scalar_one()
     reported = [alice.token, bob.token, stranger, "pat_not-a-token", "x\u0000y", alice.token]
     r = post(client, report(*reported), signing_key)
     assert r.status_code == 200, r.text
@@ -81,7 +82,8 @@ def test_report_of_a_rotated_out_token(client, new_caller, admin, signing_key, r
     assert [e["label"] for e in r.json()] == ["true_positive"]
     assert status_of(run, engine, successor["token"]) == "valid"
     with admin.begin() as conn:
-        events = conn.execute(text("SELECT event, actor FROM api_tokens.api_token_events WHERE token_id = :id ORDER BY id"),
+        events = conn.execute(text("SELECT event, actor FROM api_tokens.api_token_events"
+                                   " WHERE token_id = :id ORDER BY id"),
                               {"id": alice.token_id}).all()
     assert [tuple(e) for e in events][2:] == ([("revoked", "secret-scanning")] if grace else [])
 

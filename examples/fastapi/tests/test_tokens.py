@@ -157,8 +157,6 @@ def test_owner_revokes_a_token(client, new_caller):
     assert client.delete(f"/tokens/{second['id']}", headers=alice.headers).status_code == 204
 
 
-
-
 def test_rotate_stops_the_old_token(client, new_caller):
     alice = new_caller()
     r = client.post(f"/tokens/{alice.token_id}/rotate", headers=alice.headers)
@@ -309,7 +307,6 @@ def test_events_record_who_acted(client, admin, new_caller, run, engine):
         ("created", rotated["id"], actor, app_role),
         ("revoked", rotated["id"], actor, app_role),
     ]
-
 
     async def pooled_actor():  # SET LOCAL: gone with the transaction
         async with engine.begin() as conn:
