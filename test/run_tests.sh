@@ -36,6 +36,7 @@ scripts_on() {
 
 # Debian packages a chroot needs for its scripts (the server and build
 # tools are always installed, see chroot_ensure).
+# shellcheck disable=SC2317 # called from run_in_chroot
 chroot_packages() {
 	case $1 in
 		17) echo pgbouncer python3-psycopg debhelper dpkg-dev build-essential postgresql-server-dev-all ;;
@@ -87,6 +88,7 @@ fi
 
 # run_in_chroot MAJOR SCRIPT...: the suite in the chroot of PostgreSQL MAJOR,
 # on a copy of the working tree (so that its build leaves this one alone).
+# shellcheck disable=SC2317 # called through "${run[@]}"
 run_in_chroot() {
 	local major=$1 dir
 	shift

@@ -110,7 +110,8 @@ static const struct
 	  " credits_version      bigint      NOT NULL DEFAULT 0,"
 	  " allowed_addresses    cidr[]      CHECK (cardinality(allowed_addresses) <= 1000),"
 	  " CONSTRAINT api_token_limits_pkey PRIMARY KEY (token_id),"
-	  " CONSTRAINT api_token_limits_rate_check CHECK ((rate_limit IS NULL) = (rate_window IS NULL)),"
+	  " CONSTRAINT api_token_limits_rate_check CHECK ((rate_limit IS NULL) = (rate_window IS "
+	  "NULL)),"
 	  " CONSTRAINT api_token_limits_refill_check"
 	  "   CHECK ((credits_refill IS NULL) = (credits_refill_every IS NULL)))",
 	  "COMMENT ON TABLE %1$s.api_token_limits IS 'limits of tokens: a rate limit, usage credits, "
@@ -232,7 +233,6 @@ create_history_tables(Oid nspoid)
 	CommandCounterIncrement();
 	ext_tables_check(nspoid, &checked);
 }
-
 
 /* SQL: api_tokens_create_table(users_table regclass) RETURNS regclass */
 PG_FUNCTION_INFO_V1(api_tokens_create_table);

@@ -35,8 +35,7 @@ idle_at(const TokenTable *t, RowAccess *ra, TimestampTz *at)
 	if (!row_access_get_timestamptz(ra, t->att_last_used_at, &since) &&
 		!row_access_get_timestamptz(ra, t->att_created_at, &since))
 		since = DT_NOBEGIN; /* neither: idle since ever */
-	*at = TIMESTAMP_NOT_FINITE(since) ? since
-									  : since + (int64) api_tokens_max_idle * USECS_PER_SEC;
+	*at = TIMESTAMP_NOT_FINITE(since) ? since : since + (int64) api_tokens_max_idle * USECS_PER_SEC;
 	return true;
 }
 
@@ -156,8 +155,8 @@ api_tokens_revoke_idle(PG_FUNCTION_ARGS)
 
 		/* Still live and idle once locked (not used meanwhile)? */
 		if (!token_rows_find_by_id(rows, id) || !row_access_lock_for_change(&rows->ra) ||
-			!row_access_uuid_equals(&rows->ra, t->att_id, id) ||
-			!idle_at(t, &rows->ra, &at) || at > scan.now || !is_live(t, &rows->ra, scan.now))
+			!row_access_uuid_equals(&rows->ra, t->att_id, id) || !idle_at(t, &rows->ra, &at) ||
+			at > scan.now || !is_live(t, &rows->ra, scan.now))
 			continue;
 		row_access_update(&rows->ra, 1, &column, &inactive, &isnull);
 		event_detail_init(&detail);

@@ -59,9 +59,9 @@ set_limit(FunctionCallInfo fcinfo, const LimitChange *change)
 	EventDetail detail;
 
 	if (!tables->has_limits)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("token limits need api_tokens 1.2"),
-						errhint("ALTER EXTENSION api_tokens UPDATE TO '1.2';")));
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("token limits need api_tokens 1.2"),
+				 errhint("ALTER EXTENSION api_tokens UPDATE TO '1.2';")));
 	rows = token_rows_open(nspoid, true);
 	if (!token_rows_find_by_id(rows, token_id) || !row_access_lock_for_change(&rows->ra) ||
 		!row_access_uuid_equals(&rows->ra, rows->table->att_id, token_id))
@@ -168,8 +168,7 @@ api_token_set_allowed_addresses(PG_FUNCTION_ARGS)
 		if (ARR_NDIM(addresses) > 1)
 			refuse("addresses must have one dimension");
 		if (ArrayGetNItems(ARR_NDIM(addresses), ARR_DIMS(addresses)) > MAX_ALLOWED_ADDRESSES)
-			refuse(psprintf("addresses must not have more than %d entries",
-							MAX_ALLOWED_ADDRESSES));
+			refuse(psprintf("addresses must not have more than %d entries", MAX_ALLOWED_ADDRESSES));
 		if (array_contains_nulls(addresses))
 			refuse("addresses must not contain NULL");
 		change.addresses = PointerGetDatum(addresses);

@@ -64,8 +64,8 @@ read_offsets(FunctionCallInfo fcinfo, Offsets *out)
 	out->n = 0;
 	for (int i = 0; i < n; i++)
 	{
-		if (nulls[i] || DatumGetBool(DirectFunctionCall2(interval_le, elems[i],
-														 IntervalPGetDatum(&zero))))
+		if (nulls[i] ||
+			DatumGetBool(DirectFunctionCall2(interval_le, elems[i], IntervalPGetDatum(&zero))))
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("each offset must be longer than 0")));
 		out->offsets[out->n++] = DatumGetIntervalP(elems[i]);
@@ -155,7 +155,8 @@ send_notice(Oid nspoid, EventWriter *events, const Candidate *c, const Notice *n
 	return false;
 }
 
-/* SQL: api_tokens_send_notices(offsets interval[] DEFAULT '{60 days,30 days,7 days}') RETURNS integer */
+/* SQL: api_tokens_send_notices(offsets interval[] DEFAULT '{60 days,30 days,7 days}') RETURNS
+ * integer */
 PG_FUNCTION_INFO_V1(api_tokens_send_notices);
 Datum
 api_tokens_send_notices(PG_FUNCTION_ARGS)

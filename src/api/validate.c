@@ -143,11 +143,12 @@ result_row(FunctionCallInfo fcinfo, const Validation *v, int ncolumns)
 	for (int i = 0; matches && i < ncolumns; i++)
 		matches = TupleDescAttr(desc, i)->atttypid == types[i];
 	if (!matches)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("type %s is not (status text, token_id uuid, user_id uuid, scopes text[]%s)",
-						format_type_be(type),
-						ncolumns == 6 ? ", retry_after integer, credits_remaining bigint" : "")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("type %s is not (status text, token_id uuid, user_id uuid, scopes text[]%s)",
+					format_type_be(type),
+					ncolumns == 6 ? ", retry_after integer, credits_remaining bigint" : "")));
 
 	values[0] = CStringGetTextDatum(token_status_name(v->status));
 	if (v->found)

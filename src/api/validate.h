@@ -16,11 +16,11 @@
 typedef enum TokenStatus
 {
 	TOKEN_VALID,
-	TOKEN_MALFORMED,		 /* not a token of this format, or a bad checksum */
-	TOKEN_UNKNOWN,			 /* well-formed, but no row has its hash */
-	TOKEN_INACTIVE,			 /* revoked */
-	TOKEN_EXPIRED,			 /* past expires_at */
-	TOKEN_ROTATED,			 /* inactive or expired because it was rotated out */
+	TOKEN_MALFORMED,		  /* not a token of this format, or a bad checksum */
+	TOKEN_UNKNOWN,			  /* well-formed, but no row has its hash */
+	TOKEN_INACTIVE,			  /* revoked */
+	TOKEN_EXPIRED,			  /* past expires_at */
+	TOKEN_ROTATED,			  /* inactive or expired because it was rotated out */
 	TOKEN_INSUFFICIENT_SCOPE, /* lacks a required scope */
 	TOKEN_ADDRESS_DENIED,	  /* its allowlist does not hold the client's address */
 	TOKEN_RATE_LIMITED,		  /* over its rate limit */

@@ -87,9 +87,9 @@ static HTAB *entries = NULL;
 void
 limit_table_shmem_request(void)
 {
-	RequestAddinShmemSpace(add_size(MAXALIGN(sizeof(LimitTableState)),
-									hash_estimate_size(api_tokens_max_limited_tokens,
-													   sizeof(LimitEntry))));
+	RequestAddinShmemSpace(
+		add_size(MAXALIGN(sizeof(LimitTableState)),
+				 hash_estimate_size(api_tokens_max_limited_tokens, sizeof(LimitEntry))));
 	RequestNamedLWLockTranche("api_tokens limits", 1);
 }
 
@@ -387,8 +387,8 @@ load_credits(void)
 		return;
 	if (fread(&header, sizeof(header), 1, file) != 1 || header.magic != LIMITS_FILE_MAGIC ||
 		header.version != LIMITS_FILE_VERSION || header.entry_size != sizeof(SavedCredits))
-		ereport(LOG, (errmsg("ignoring \"%s\": not a file of this version of api_tokens",
-							 LIMITS_FILE)));
+		ereport(LOG,
+				(errmsg("ignoring \"%s\": not a file of this version of api_tokens", LIMITS_FILE)));
 	else
 		for (uint32 i = 0; i < header.count && fread(&saved, sizeof(saved), 1, file) == 1; i++)
 		{

@@ -27,7 +27,7 @@ extern void limit_table_shmem_startup(void);
 typedef enum LimitOutcome
 {
 	LIMIT_ALLOWED,
-	LIMIT_EXCEEDED, /* over the rate limit, or too few credits */
+	LIMIT_EXCEEDED,	 /* over the rate limit, or too few credits */
 	LIMIT_TABLE_FULL /* no room for the token: refused, and counted */
 } LimitOutcome;
 

@@ -218,6 +218,7 @@ make_room(DatabaseEntry *db)
 			largest = other;
 	if (largest == NULL || largest == db || largest->count <= db->count + 1)
 		return false;
+	/* cppcheck-suppress nullPointer ; the macro's NULL is only in __typeof__ */
 	remove_token(largest, dlist_head_element(TokenEntry, in_database, &largest->tokens), true);
 	return true;
 }
@@ -512,6 +513,7 @@ use_table_of_database(Oid dboid, int limit, int *count)
 
 		dlist_foreach(iter, &db->tokens)
 		{
+			/* cppcheck-suppress nullPointer ; the macro's NULL is only in __typeof__ */
 			TokenEntry *entry = dlist_container(TokenEntry, in_database, iter.cur);
 
 			if (n == limit)
@@ -548,6 +550,7 @@ use_table_take_reuses(Oid dboid, int *count)
 
 		dlist_foreach_modify(iter, &db->tokens)
 		{
+			/* cppcheck-suppress nullPointer ; the macro's NULL is only in __typeof__ */
 			TokenEntry *entry = dlist_container(TokenEntry, in_database, iter.cur);
 
 			if (!entry->reused)
@@ -601,6 +604,7 @@ use_table_forget_all(Oid dboid, Oid nspoid)
 	{
 		dlist_foreach_modify(iter, &db->tokens)
 		{
+			/* cppcheck-suppress nullPointer ; the macro's NULL is only in __typeof__ */
 			TokenEntry *entry = dlist_container(TokenEntry, in_database, iter.cur);
 
 			if (!OidIsValid(nspoid) || entry->key.nspoid == nspoid)
@@ -886,6 +890,7 @@ api_tokens_last_use_databases(PG_FUNCTION_ARGS)
 		copies[n] = *db;
 		dlist_foreach(iter, &db->tokens)
 		{
+			/* cppcheck-suppress nullPointer ; the macro's NULL is only in __typeof__ */
 			TokenEntry *entry = dlist_container(TokenEntry, in_database, iter.cur);
 
 			uses[n] += entry->used_at != 0 ? 1 : 0;

@@ -428,9 +428,8 @@ ext_tables_of(Oid nspoid)
 				 errmsg("the tokens' limits table api_token_limits is missing"),
 				 errdetail("It is created with the api_tokens table, which may have been "
 						   "restored from a dump of an earlier version."),
-				 errhint(
-					 "A superuser can create it: SELECT %s.api_tokens_create_history_tables();",
-					 nspname)));
+				 errhint("A superuser can create it: SELECT %s.api_tokens_create_history_tables();",
+						 nspname)));
 	}
 	/* Trust the cache next time only if no invalidation came in meanwhile. */
 	history_valid = (invalidations == invalidations_before);
