@@ -83,3 +83,9 @@ test/unit/json_member_test: test/unit/json_member_test.c src/token/json_member.c
 unittest: test/unit/token_format_test test/unit/json_member_test
 	test/unit/token_format_test
 	test/unit/json_member_test
+
+# Every linter, failing on a finding (installs what it needs, as root):
+# clang-format, cppcheck, shellcheck, flake8 (test/lib/lint.sh).
+.PHONY: lint
+lint:
+	test/lib/lint.sh

@@ -112,10 +112,11 @@ for f in test/scripts/*.sh; do
 done
 
 requested=("$@")
-summary=()
-status=0
-for major in ${PG_VERSIONS:-15 17 18}; do
-	scripts=()
+
+# run_version MAJOR: the suite of one version; its output ends with a line
+# "summary: PostgreSQL MAJOR: passed" (or FAILED, with what failed).
+run_version() {
+	local major=$1 scripts=() name r run out what
 	for name in $(scripts_on "$major"); do
 		if [ ${#requested[@]} -eq 0 ]; then
 			scripts+=("$name")
@@ -126,24 +127,64 @@ for major in ${PG_VERSIONS:-15 17 18}; do
 	echo "=== PostgreSQL $major: regress ${scripts[*]}"
 	case $major in
 		15) run=(run_here 15) ;;
-		17 | 18) run=(run_in_chroot "$major") ;;
+		*) run=(run_in_chroot "$major") ;;
+	esac
+	out=$(mktemp)
+	if "${run[@]}" "${scripts[@]}" 2>&1 | tee "$out"; then
+		echo "summary: PostgreSQL $major: passed"
+	else
+		what=$(sed -n 's/^failed: //p' "$out" | tail -1)
+		echo "summary: PostgreSQL $major: FAILED (${what:-before the tests: see above})"
+	fi
+	rm -f "$out"
+}
+
+read -r -a versions <<<"${PG_VERSIONS:-15 17 18}"
+here=()
+away=()
+for major in "${versions[@]}"; do
+	case $major in
+		15) here+=("$major") ;;
+		17 | 18) away+=("$major") ;;
 		*)
 			echo "PostgreSQL $major is not supported here (15, 17, 18)" >&2
 			exit 2
 			;;
 	esac
-	out=$(mktemp)
-	if "${run[@]}" "${scripts[@]}" 2>&1 | tee "$out"; then
-		summary+=("PostgreSQL $major: passed")
-	else
-		what=$(sed -n 's/^failed: //p' "$out" | tail -1)
-		summary+=("PostgreSQL $major: FAILED (${what:-before the tests: see above})")
-		status=1
-	fi
-	rm -f "$out"
 done
+started=$SECONDS
+logs=$(mktemp -d)
+# The chroots' versions run one after the other in the background (their
+# output is printed once they are done) while the host's 15 runs here: the
+# whole suite takes about as long as its longest half.
+if [ ${#away[@]} -gt 0 ]; then
+	(
+		for major in "${away[@]}"; do
+			begin=$SECONDS
+			run_version "$major" >"$logs/$major.log" 2>&1
+			echo "(PostgreSQL $major took $((SECONDS - begin)) s)" >>"$logs/$major.log"
+		done
+	) &
+	away_pid=$!
+	echo "=== PostgreSQL ${away[*]}: started in the background"
+fi
+for major in "${here[@]}"; do
+	run_version "$major" | tee "$logs/$major.log"
+	echo "(PostgreSQL $major took $((SECONDS - started)) s)"
+done
+if [ -n "${away_pid:-}" ]; then
+	echo "=== waiting for PostgreSQL ${away[*]}"
+	wait "$away_pid" || true
+	for major in "${away[@]}"; do cat "$logs/$major.log"; done
+fi
 
-echo "=== summary"
-printf '%s\n' "${summary[@]}"
+echo "=== summary ($((SECONDS - started)) s)"
+status=0
+for major in "${versions[@]}"; do
+	line=$(sed -n 's/^summary: //p' "$logs/$major.log" | tail -1)
+	echo "${line:-PostgreSQL $major: FAILED (no result: see above)}"
+	case $line in *": passed") ;; *) status=1 ;; esac
+done
+rm -rf "$logs"
 [ $status -eq 0 ] && echo "== all tests passed"
 exit $status

@@ -102,7 +102,7 @@ static const struct
 	 {"CREATE TABLE %1$s.api_token_limits ("
 	  " token_id             uuid        NOT NULL,"
 	  " rate_limit           integer     CHECK (rate_limit > 0),"
-	  " rate_window          interval    CHECK (rate_window > '0' AND rate_window <= '1 year'),"
+	  " rate_window          interval    CHECK (rate_window > '0' AND rate_window <= '366 days'),"
 	  " credits              bigint      CHECK (credits >= 0),"
 	  " credits_refill       bigint      CHECK (credits_refill >= 0),"
 	  " credits_refill_every interval    CHECK (credits_refill_every > '0'),"

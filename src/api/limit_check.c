@@ -108,7 +108,7 @@ spend_credits(const ExtTables *tables, const UseKey *key, Datum token_id, const 
 	}
 	else if (use_table_enabled())
 	{
-		LimitOutcome outcome = limit_table_spend(key, credits, cost, now, &remaining);
+		LimitOutcome outcome = limit_table_spend(key, credits, cost, now, &remaining, &refilled_at);
 
 		if (outcome == LIMIT_TABLE_FULL)
 		{
@@ -126,7 +126,7 @@ spend_credits(const ExtTables *tables, const UseKey *key, Datum token_id, const 
 	else
 	{
 		PreventCommandIfReadOnly("spending a token's credits (without the library preloaded)");
-		allowed = limit_rows_spend(tables, token_id, cost, now, &remaining);
+		allowed = limit_rows_spend(tables, token_id, cost, now, &remaining, &refilled_at);
 	}
 	out->credits_remaining = remaining;
 	if (allowed)

@@ -166,36 +166,34 @@ stop_old_token(TokenRows *rows, const Rotation *rotation)
 	row_access_update(&rows->ra, 1, &column, &value, &value_null);
 }
 
+/* LimitBalance: the old token's credits as counted, in shared memory when preloaded. */
+static void
+counted_balance(const CreditsRow *row, int64 *remaining, TimestampTz *refilled_at, void *arg)
+{
+	const UseKey *key = arg;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!use_table_enabled() || !limit_table_balance(key, row, now, remaining, refilled_at))
+		(void) limit_rows_refill(row, now, remaining, refilled_at);
+}
+
 /*
  * The successor gets the old token's limits, and its credits as counted
- * now (in shared memory when preloaded): rotating never lifts a limit.
+ * now: rotating never lifts a limit.
  */
 static void
 carry_limits(Oid nspoid, const Rotation *rotation)
 {
 	const ExtTables *tables = ext_tables_of(nspoid);
-	TokenLimits limits;
-	int64 remaining;
-	TimestampTz refilled_at;
+	UseKey key;
 
-	if (!tables->has_limits || !limit_rows_read(tables, rotation->predecessor, &limits))
+	if (!tables->has_limits)
 		return;
-	remaining = limits.credits.remaining;
-	refilled_at = limits.credits.refilled_at;
-	if (limits.has_credits)
-	{
-		TimestampTz now = GetCurrentTimestamp();
-		UseKey key;
-
-		memset(&key, 0, sizeof(key));
-		key.dboid = MyDatabaseId;
-		key.nspoid = nspoid;
-		memcpy(key.token_id.data, DatumGetUUIDP(rotation->predecessor)->data, UUID_LEN);
-		if (!use_table_enabled() ||
-			!limit_table_balance(&key, &limits.credits, now, &remaining, &refilled_at))
-			(void) limit_rows_refill(&limits.credits, now, &remaining, &refilled_at);
-	}
-	limit_rows_carry(tables, rotation->predecessor, rotation->successor, remaining, refilled_at);
+	memset(&key, 0, sizeof(key));
+	key.dboid = MyDatabaseId;
+	key.nspoid = nspoid;
+	memcpy(key.token_id.data, DatumGetUUIDP(rotation->predecessor)->data, UUID_LEN);
+	limit_rows_carry(tables, rotation->predecessor, rotation->successor, counted_balance, &key);
 }
 
 /* The rotated event of the old token and the created event of its successor. */

@@ -198,7 +198,7 @@ limit_table_count_request(const UseKey *key, int32 limit, int64 window_us, Times
 
 LimitOutcome
 limit_table_spend(const UseKey *key, const CreditsRow *row, int32 cost, TimestampTz now,
-				  int64 *remaining)
+				  int64 *remaining, TimestampTz *refilled_at)
 {
 	LimitEntry *entry = find_entry(key, now);
 	LimitOutcome outcome = LIMIT_ALLOWED;
@@ -238,6 +238,7 @@ limit_table_spend(const UseKey *key, const CreditsRow *row, int32 cost, Timestam
 	else
 		outcome = LIMIT_EXCEEDED;
 	*remaining = entry->remaining;
+	*refilled_at = entry->refilled_at;
 	SpinLockRelease(&entry->mutex);
 	LWLockRelease(state->lock);
 	/* The first change since the last write: the database's flusher has work. */

@@ -42,10 +42,11 @@ extern LimitOutcome limit_table_count_request(const UseKey *key, int32 limit, in
 /*
  * Spends cost credits of the token whose row is row: the balance comes from
  * the row the first time, and again whenever its version changes (set
- * again).  *remaining is what is left (or what there is, when too few).
+ * again).  *remaining is what is left (or what there is, when too few),
+ * *refilled_at the last refill counted.
  */
 extern LimitOutcome limit_table_spend(const UseKey *key, const CreditsRow *row, int32 cost,
-									  TimestampTz now, int64 *remaining);
+									  TimestampTz now, int64 *remaining, TimestampTz *refilled_at);
 
 /*
  * The token's balance as counted (refills applied), without spending: false

@@ -175,7 +175,7 @@ update_credits(RowAccess *ra, const LimitsTable *t, int64 remaining, TimestampTz
 
 bool
 limit_rows_spend(const ExtTables *tables, Datum token_id, int32 cost, TimestampTz now,
-				 int64 *remaining)
+				 int64 *remaining, TimestampTz *refilled_at)
 {
 	const LimitsTable *t = &tables->limits;
 	RowAccess ra;
@@ -183,7 +183,6 @@ limit_rows_spend(const ExtTables *tables, Datum token_id, int32 cost, TimestampT
 	CreditsRow credits;
 	bool invalid = false;
 	bool spent = false;
-	TimestampTz refilled_at;
 
 	*remaining = 0;
 	if (row_access_find(&ra, t->by_token, F_UUID_EQ, InvalidOid, token_id) &&
@@ -193,13 +192,13 @@ limit_rows_spend(const ExtTables *tables, Datum token_id, int32 cost, TimestampT
 		bool refilled;
 
 		*remaining = credits.remaining;
-		refilled_at = credits.refilled_at;
-		refilled = limit_rows_refill(&credits, now, remaining, &refilled_at);
+		*refilled_at = credits.refilled_at;
+		refilled = limit_rows_refill(&credits, now, remaining, refilled_at);
 		spent = *remaining >= cost;
 		if (spent)
 			*remaining -= cost;
 		if (refilled || (spent && cost > 0))
-			update_credits(&ra, t, *remaining, refilled_at);
+			update_credits(&ra, t, *remaining, *refilled_at);
 	}
 	close_after_write(&ra, rel);
 	return spent;
@@ -352,8 +351,8 @@ limit_rows_set(const ExtTables *tables, Datum token_id, const LimitChange *chang
 }
 
 void
-limit_rows_carry(const ExtTables *tables, Datum old_id, Datum new_id, int64 remaining,
-				 TimestampTz refilled_at)
+limit_rows_carry(const ExtTables *tables, Datum old_id, Datum new_id, LimitBalance balance,
+				 void *arg)
 {
 	const LimitsTable *t = &tables->limits;
 	const AttrNumber kept[] = {t->att_rate_limit, t->att_rate_window, t->att_credits_refill,
@@ -369,10 +368,21 @@ limit_rows_carry(const ExtTables *tables, Datum old_id, Datum new_id, int64 rema
 		bool no_credits;
 		bool isnull;
 		int64 old_version = get_int8(&ra, t->att_credits_version, &isnull);
+		CreditsRow credits;
+		bool invalid = false;
+		int64 remaining = 0;
+		TimestampTz refilled_at = 0;
 
 		if (!isnull && old_version >= version)
 			version = old_version + 1;
-		(void) get_int8(&ra, t->att_credits, &no_credits);
+		/* The balance of the row as locked: a spend that was in flight is in it. */
+		no_credits = !read_credits(&ra, t, &credits, &invalid);
+		if (!no_credits)
+		{
+			remaining = credits.remaining;
+			refilled_at = credits.refilled_at;
+			balance(&credits, &remaining, &refilled_at, arg);
+		}
 		row_access_set(slot, t->att_token_id, new_id, false);
 		for (int i = 0; i < (int) lengthof(kept); i++)
 		{

@@ -54,10 +54,11 @@ extern bool limit_rows_refill(const CreditsRow *row, TimestampTz now, int64 *rem
  * Spends cost credits of token_id in the current transaction (the path
  * without shared memory): the row is locked, as an UPDATE would, so
  * concurrent spenders wait for each other and never overspend.  False
- * (and nothing spent) if fewer than cost remain; *remaining is what is left.
+ * (and nothing spent) if fewer than cost remain; *remaining is what is left,
+ * *refilled_at the last refill.
  */
 extern bool limit_rows_spend(const ExtTables *tables, Datum token_id, int32 cost, TimestampTz now,
-							 int64 *remaining);
+							 int64 *remaining, TimestampTz *refilled_at);
 
 /*
  * Writes credits spent in shared memory to the row, unless the credits
@@ -95,13 +96,21 @@ typedef struct LimitChange
 extern void limit_rows_set(const ExtTables *tables, Datum token_id, const LimitChange *change);
 
 /*
- * Gives new_id the limits of old_id (a rotation): the same rate limit,
- * refill and allowlist, and old_id's credits (remaining, as counted, and
- * refilled_at), which old_id loses: in its grace period it has none left,
- * so the two never spend more than there was.  Nothing if old_id has none.
+ * The balance of credits as counted: given the locked row and its
+ * remaining and refilled_at, sets them to what is left now.
  */
-extern void limit_rows_carry(const ExtTables *tables, Datum old_id, Datum new_id, int64 remaining,
-							 TimestampTz refilled_at);
+typedef void (*LimitBalance)(const CreditsRow *row, int64 *remaining, TimestampTz *refilled_at,
+							 void *arg);
+
+/*
+ * Gives new_id the limits of old_id (a rotation): the same rate limit,
+ * refill and allowlist, and old_id's credits (as balance counts them, from
+ * the row once locked), which old_id loses: in its grace period it has
+ * none left, so the two never spend more than there was.  Nothing if
+ * old_id has no limits.
+ */
+extern void limit_rows_carry(const ExtTables *tables, Datum old_id, Datum new_id,
+							 LimitBalance balance, void *arg);
 
 /*
  * Deletes the limits of tokens that are gone (gone(token_id, arg) is true):
