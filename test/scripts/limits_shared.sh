@@ -237,4 +237,15 @@ resume_flush
 wait_for "the balance and the refill time written" 5 main "
 	SELECT credits = 0 AND credits_refilled_at BETWEEN now() - interval '31 min' AND now() - interval '29 min'
 	  FROM api_token_limits WHERE token_id = $(id_of 10)"
+# docs/limits.md's rate-limit example, on this preloaded server, in a
+# database set up as the page's own setup does.
+q -c "CREATE DATABASE doc" >/dev/null
+psql_on main -d doc -v ON_ERROR_STOP=1 -At -c "SET client_min_messages = warning" \
+	-c "CREATE TABLE public.users (id uuid PRIMARY KEY)" -c "CREATE SCHEMA api_tokens" \
+	-c "SET api_tokens.users_table = 'public.users'" -c "CREATE EXTENSION api_tokens SCHEMA api_tokens" >/dev/null
+doc_user=$(psql_on main -d doc -At -c "INSERT INTO public.users VALUES (gen_random_uuid()) RETURNING id")
+doc_out=$(psql_on main -d doc -v ON_ERROR_STOP=1 -At -v user_id="$doc_user" \
+	<<<"$(/usr/bin/python3 test/lib/doc_blocks.py extract docs/limits.md rate-limit)")
+expect "docs/limits.md's rate-limit example" "$(printf 'valid|\nvalid|\nrate_limited|t')" \
+	"$(grep -v '^$' <<<"$doc_out")"
 echo "limits_shared: all checks passed"
