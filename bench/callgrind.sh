@@ -38,7 +38,7 @@ instructions() {
 	statements "$sql" "$n" >"$work/cmds.sql"
 	chmod 644 "$work/cmds.sql"
 	as_cluster_owner valgrind --tool=callgrind --callgrind-out-file="$out" -q \
-		"$PGBIN/postgres" --single -D "$data" -c api_tokens.last_used_interval=86400 "$@" cg \
+		"$PGBIN/postgres" --single -D "$data" -c api_tokens.last_used_interval=86400 "$@" "${DB:-cg}" \
 		<"$work/cmds.sql" >/dev/null 2>&1
 	callgrind_annotate "$out" 2>/dev/null | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,
 	rm -f "$out"
@@ -66,4 +66,21 @@ echo "instructions per call ($N calls, callgrind): validate $v, bare probe $p, d
 inline=$(per_call "$validate" -c api_tokens.last_used_interval=0)
 shared=$(per_call "$validate" -c api_tokens.last_used_interval=0 -c shared_preload_libraries=api_tokens)
 echo "every use recorded (interval 0): validate $inline written at commit, $shared through shared memory"
+
+# 1.2's limits, with the library preloaded: api_token_verify where no token
+# has limits, then in a copy where every token has a rate limit it never
+# reaches and credits it never runs out of (spent in shared memory).
+cluster_start cg
+cluster_env cg
+psql -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE cg_limits TEMPLATE cg"
+psql -X -q -v ON_ERROR_STOP=1 -d cg_limits -c "INSERT INTO api_token_limits (token_id, rate_limit, rate_window, credits, credits_version)
+	SELECT id, 2000000000, interval '1 hour', 1000000000000, 1 FROM api_tokens"
+cluster_stop cg
+# shellcheck disable=SC2016 # $1: the statement's parameter
+verify='SELECT status FROM api_token_verify((SELECT token FROM bench_tokens WHERE id = $1), NULL, NULL, 1)'
+preload=(-c shared_preload_libraries=api_tokens -c api_tokens.max_limited_tokens=20000)
+plain=$(per_call "$verify" "${preload[@]}")
+limited=$(DB=cg_limits per_call "$verify" "${preload[@]}")
+validate_limited=$(DB=cg_limits per_call "$validate" "${preload[@]}")
+echo "1.2, preloaded: verify $plain with no limits in the database; with a rate limit and a credit spent: verify $limited, validate $validate_limited"
 
