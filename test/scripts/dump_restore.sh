@@ -43,6 +43,11 @@ INSERT INTO plaintexts
 SELECT r.* FROM (SELECT token_id FROM active ORDER BY token_id LIMIT 1) p,
        LATERAL api_token_rotate(p.token_id, '1 day') r;
 UPDATE api_tokens SET last_used_at = '2026-01-01 00:00:00+00' WHERE name LIKE '%user1@%';
+-- Limits (1.2): credits with a refill on a valid token, an allowlist on a revoked one.
+SELECT api_token_set_credits(t.id, 1000, 1000, '1 day')
+  FROM api_tokens t WHERE t.is_active AND t.name LIKE '%user7@%';
+SELECT api_token_set_allowed_addresses(p.token_id, '{10.0.0.0/8, 2001:db8::/32}')
+  FROM (SELECT token_id FROM plaintexts LIMIT 1) p;
 -- attack_stored_result_record_type: results kept as values, which pg_dump
 -- could not dump when they were anonymous records.
 CREATE TABLE audit AS SELECT api_token_validate(token) AS v FROM plaintexts;
@@ -72,8 +77,9 @@ SELECT 'tables that are members', count(*) FROM pg_depend
 SELECT 'rotations', count(*), md5(string_agg(r::text, ',' ORDER BY predecessor_id))
   FROM api_token_rotations r;
 SELECT 'events', count(*), max(id), md5(string_agg(e::text, ',' ORDER BY id)) FROM api_token_events e;
+SELECT 'limits', count(*), md5(string_agg(l::text, ',' ORDER BY token_id)) FROM api_token_limits l;
 SELECT 'history privilege', t, r, p, has_table_privilege(r, t, p)
-  FROM unnest(ARRAY['api_token_rotations', 'api_token_events']) t,
+  FROM unnest(ARRAY['api_token_rotations', 'api_token_events', 'api_token_limits']) t,
        unnest(ARRAY['public', 'dump_validator']) r, unnest(ARRAY['SELECT', 'INSERT']) p;
 SQL
 }
@@ -83,6 +89,8 @@ statuses() {
 	$psql -d "$1" -At -c "SELECT v.status, count(*) FROM plaintexts p,
 		LATERAL api_token_validate(p.token, '{read}') v GROUP BY 1 ORDER BY 1"
 }
+
+[ "$($psql -d source -At -c "SELECT count(*) FROM api_token_limits")" = 2 ] || fail "the source should limit two tokens"
 
 # Validation records last use, so the statuses come first and the
 # fingerprint includes what they wrote.
@@ -141,7 +149,7 @@ $psql -d noowner_restore -c "CREATE EXTENSION api_tokens" 2>/dev/null
 refusal=$($psql -d noowner_restore -At -c "SELECT status FROM plaintexts p, LATERAL api_token_validate(p.token) LIMIT 1" 2>&1 || true)
 echo "$refusal" | grep -q 'api_tokens will not use table public.api_tokens: it is owned by role "app_owner"' ||
 	fail "noowner_restore: validation should refuse the table, said: $refusal"
-for table in api_tokens api_token_rotations api_token_events; do
+for table in api_tokens api_token_rotations api_token_events api_token_limits; do
 	hint=$($psql -d noowner_restore -At -c "SELECT api_tokens_check_table()" 2>&1 |
 		sed -n 's/^HINT:  .*can run: //p' || true)
 	[ "$hint" = "ALTER TABLE public.$table OWNER TO postgres;" ] || fail "noowner_restore: unexpected hint: $hint"
