@@ -1,11 +1,13 @@
 /*
  * validate.c
- *		api_token_validate: the per-request hot path.
+ *		api_token_validate, api_token_authenticate and api_token_verify: the
+ *		per-request hot path.
  *
  * A presented token is checked for format and checksum without touching
  * the table, hashed, and looked up with one probe of the unique token_hash
- * index.  Only then are activity, expiry and scopes checked, and a use
- * recorded when one is due (see last_used.c).  A token that stopped working
+ * index.  Only then are activity, expiry, inactivity and scopes checked,
+ * then the token's limits (limit_check.c, since 1.2), and a use recorded
+ * when one is due (see last_used.c).  A token that stopped working
  * because it was rotated out is reported as such, and its reuse noted (see
  * reuse.c).  Every value read from the row is treated as untrusted: a NULL
  * never becomes a valid answer.

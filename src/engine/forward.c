@@ -1,6 +1,7 @@
 /*
  * forward.c
- *		Forwarding uses from a standby, and receiving them on the primary.
+ *		Forwarding uses from a standby to the primary (which records them in
+ *		api/record_uses.c).
  *
  * A standby cannot write last_used_at, so its flusher connects to the
  * primary with libpq and calls api_tokens_record_uses() with batches of

@@ -1,6 +1,7 @@
 /*
  * last_used.c
- *		last_used_at bookkeeping for api_token_validate, written at commit.
+ *		last_used_at bookkeeping: whether a use is due, and writing uses,
+ *		at the validating transaction's commit or in the worker's batches.
  *
  * The write must never become the bottleneck of validation, a reason for it
  * to wait or fail, or a surprise for the statement that called it.  So a

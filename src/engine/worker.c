@@ -1,12 +1,14 @@
 /*
  * worker.c
- *		The launcher and the flushers: recorded uses to last_used_at.
+ *		The launcher and the flushers: recorded uses to last_used_at,
+ *		handed-over reuses acted upon, spent credits written.
  *
  * The launcher (one per cluster, started at server start) wakes every
  * api_tokens.flush_interval, or when the use table fills up.  For each
  * database with recorded uses or reuses it starts a flusher, a short-lived
  * worker connected to that database, that writes the uses in batches (one
- * short transaction each), acts on the reuses, and exits; on a standby the
+ * short transaction each), acts on the reuses, writes the credits spent in
+ * shared memory (limit_table.c, since 1.2), and exits; on a standby the
  * flusher forwards the uses to the primary instead (forward.c).  A flusher
  * connects only while it has work, so it does not hold up DROP DATABASE
  * for long; uses of a database that is gone, or of a schema without
