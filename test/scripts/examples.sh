@@ -14,6 +14,11 @@
 # may be in the server's or the application's log.
 # examples/node: node --test, then the demo script.
 #
+# The server preloads the library (shared_preload_libraries), as a
+# deployment that rate-limits tokens must: rate limits are counted in shared
+# memory, and so are credits and last uses, written every
+# api_tokens.flush_interval (1 s here).
+#
 # Screenshots of every page go to the output directory it prints (a new
 # temporary directory, or $EXAMPLES_OUT_DIR).  EXAMPLES_UPDATE_SCREENSHOTS=1
 # also copies those of the user page (at 1280 px and at a phone's 390 px),
@@ -50,6 +55,10 @@ stop_server() {
 trap 'stop_server; cluster_cleanup' EXIT
 
 cluster_init examples
+cluster_configure examples "
+shared_preload_libraries = 'api_tokens'
+api_tokens.flush_interval = 1
+"
 cluster_start examples
 cluster_env examples
 server_log=$(cluster_log examples)
