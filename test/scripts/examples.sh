@@ -3,8 +3,9 @@
 # The application examples, end to end, on one throwaway cluster:
 #
 # examples/fastapi: the Alembic migrations: up to 0002 (extension 1.0), a
-# token issued there, up to head (0003 updates the extension to 1.1), down
-# to 0002, down to base and up again; pytest as a least-privileged role whose
+# token issued there, up to 0004 (0003 updates the extension to 1.1), down
+# to 0002, up to head (0005 updates it to 1.2), down to 0004, down to base
+# and up again; pytest as a least-privileged role whose
 # every statement the server logs (Hypothesis property tests included); the
 # application served by uvicorn with two workers, trusting 127.0.0.2 as a
 # proxy: tests/test_served.py against it (sessions across workers, a burst
@@ -100,7 +101,7 @@ migration_token=""
 	[ "$(extversion)" = 1.0 ] || { echo "FAIL: 0001 installed version $(extversion), not 1.0" >&2; exit 1; }
 	printf '%s\n' "$($python -m app.bootstrap before-1.1@example.com --name "issued at 1.0" 2>/dev/null)" \
 		>"$out/migration-token.txt"
-	$python -m alembic upgrade head
+	$python -m alembic upgrade 0004
 	token=$(cat "$out/migration-token.txt")
 	[ "$(extversion)" = 1.1 ] && [ "$(validated_as_app "$token")" = valid ] &&
 		[ "$(app_can 'api_token_rotate(uuid, interval, timestamptz)')" = t ] &&
@@ -114,6 +115,21 @@ migration_token=""
 		[ "$(app_can 'api_token_rotate(uuid, interval, timestamptz)')" = t ] ||
 		{ echo "FAIL: after downgrading 0003: version $(extversion), token $(validated_as_app "$token")" >&2; exit 1; }
 	echo "ok: downgrading 0003 left the extension at 1.1 and took back its grants"
+	# 0005 moves it to 1.2; downgrading 0005, as 0003, only takes back its grants.
+	$python -m alembic upgrade head
+	[ "$(extversion)" = 1.2 ] && [ "$(validated_as_app "$token")" = valid ] &&
+		[ "$(app_can 'api_token_verify(text, text[], inet, integer)')" = t ] &&
+		[ "$(app_can 'api_token_set_credits(uuid, bigint, bigint, interval)')" = t ] &&
+		[ "$(app_can 'api_token_successor(uuid)')" = t ] ||
+		{ echo "FAIL: after 0005: version $(extversion), token $(validated_as_app "$token")" >&2; exit 1; }
+	echo "ok: 0005 updated the extension to 1.2; the token issued at 1.0 still validates"
+	$python -m alembic downgrade 0004
+	[ "$(extversion)" = 1.2 ] && [ "$(validated_as_app "$token")" = valid ] &&
+		[ "$(app_can 'api_token_verify(text, text[], inet, integer)')" = f ] &&
+		[ "$(app_can 'api_token_set_credits(uuid, bigint, bigint, interval)')" = f ] &&
+		[ "$(app_can 'api_token_successor(uuid)')" = t ] ||
+		{ echo "FAIL: after downgrading 0005: version $(extversion), token $(validated_as_app "$token")" >&2; exit 1; }
+	echo "ok: downgrading 0005 left the extension at 1.2 and took back its grants"
 	$python -m alembic upgrade head
 	$python -m alembic downgrade base
 	left=$($psql -d fastapi_example -At -c "SELECT string_agg(relname, ' ') FROM pg_class
