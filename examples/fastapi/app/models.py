@@ -26,7 +26,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -166,11 +165,9 @@ api_token_limits = Table(
     Column("credits_refilled_at", DateTime(timezone=True)),
     Column("credits_version", BigInteger, nullable=False, server_default=text("0")),
     Column("allowed_addresses", ARRAY(CIDR)),
+    # No foreign key to api_tokens: the extension deletes the limits of
+    # tokens that are gone itself (api_tokens_purge).
     PrimaryKeyConstraint("token_id", name="api_token_limits_pkey"),
-    # To the api_tokens table of Base's metadata (the Column itself: this
-    # metadata does not hold api_tokens).
-    ForeignKeyConstraint(["token_id"], [ApiToken.__table__.c.id], name="api_token_limits_token_id_fkey",
-                         ondelete="CASCADE"),
     schema=EXTENSION_SCHEMA,
 )
 
