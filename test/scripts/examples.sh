@@ -271,7 +271,8 @@ for line in open(sys.argv[1]):
     if line.strip():
         print(hashlib.sha256(line.strip().encode()).hexdigest())
 EOF
-grep -qF 'api_tokens.api_token_validate(CAST($1 AS text), CAST($2 AS text[]))' "$server_log" ||
+grep -qF 'api_tokens.api_token_verify(CAST($1 AS text), CAST($2 AS text[]), CAST($3 AS inet), CAST($4 AS integer))' \
+	"$server_log" ||
 	{ echo "FAIL: the server log has no statement of the application" >&2; exit 1; }
 grep -q 'GET /settings/tokens' "$out/uvicorn.log" && grep -q 'sqlalchemy.engine' "$out/uvicorn.log" ||
 	{ echo "FAIL: the application's log is missing requests or SQL" >&2; exit 1; }

@@ -15,6 +15,8 @@ from gaining through a new token more than it has are here:
   at most the longest a new token may live, so every successor expires;
 - revoking follows the same rule: a token may revoke only tokens within
   its scopes and lifetime;
+- a token that has limits (rate, credits, allowlist) may not create
+  tokens, which would have none;
 - a token is acted on only by its owner: another user's token and an
   unknown id get the same 404;
 - every transaction that creates, rotates or revokes says who acts
@@ -273,11 +275,22 @@ async def _lifetime(conn: AsyncConnection, who: Authority, requested: Optional[i
     return allowed if requested is None else requested
 
 
+# Whether a token has limits (version 1.2: a rate limit, credits or an
+# address allowlist, set by an administrator).
+HAS_LIMITS = text(
+    "SELECT EXISTS (SELECT FROM api_tokens.api_token_limits WHERE token_id = CAST(:id AS uuid)) AS limited")
+
+
 async def create(conn: AsyncConnection, who: Authority, name: str, scopes: Sequence[str],
                  expires_in_seconds: Optional[int]) -> Issued:
     """name and scopes must have passed app/rules.py already."""
     if who.scopes is not None and not set(scopes) <= who.scopes:
         raise _forbidden("a token cannot grant scopes its creator lacks")
+    # A new token has no limits: one made by a token that has some would
+    # escape them (its credits, its rate, its allowlist).  Rotation keeps
+    # them (the extension gives the successor the old token's limits).
+    if who.token_id is not None and (await conn.execute(HAS_LIMITS, {"id": who.token_id})).scalar_one():
+        raise _forbidden("a token with limits cannot create tokens: they would not have its limits")
     ttl = await _lifetime(conn, who, expires_in_seconds)
     await act_as(conn, who.actor)
     row = (await conn.execute(CREATE, {"user_id": who.user_id, "name": name,
