@@ -1,11 +1,14 @@
 """Limits per token (version 1.2 of the extension): the API's answers
 (api_token_verify with the client's address and a cost of 1, mapped to HTTP
-by api_token_http).
+by api_token_http), the lists that show limits, and the admin page that sets
+and removes them.
 
 Rate limits are counted only by a server that preloads the library
 (test/scripts/examples.sh starts its server so); their tests are skipped
-on one that does not."""
+on one that does not, and the admin page's answer there is tested instead."""
 import dataclasses
+import re
+import uuid
 from contextlib import contextmanager
 
 import pytest
@@ -13,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from app.auth import refusal
+from app.bootstrap import issue_token
 from app.main import create_app
 from app.settings import Settings
 
@@ -48,6 +52,16 @@ def set_limits(admin):
                 conn.execute(text("SELECT api_tokens.api_token_set_allowed_addresses(CAST(:id AS uuid),"
                                   " CAST(:a AS cidr[]))"), {"id": token_id, "a": addresses})
     return set_
+
+
+def limits_row(admin, token_id):
+    """The token's row of api_token_limits, read as the owner (None: no limits)."""
+    with admin.connect() as conn:
+        return conn.execute(text(
+            "SELECT rate_limit, extract(epoch FROM rate_window) AS rate_window, credits, credits_refill,"
+            "       extract(epoch FROM credits_refill_every) AS refill_every,"
+            "       CAST(allowed_addresses AS text[]) AS addresses"
+            "  FROM api_tokens.api_token_limits WHERE token_id = CAST(:id AS uuid)"), {"id": token_id}).one_or_none()
 
 
 class FromAddress:
@@ -213,3 +227,198 @@ def test_a_status_the_code_does_not_know_is_401():
     for answer in (refusal("some_new_status", 200, None, None), refusal("some_new_status", 403, None, 5),
                    refusal("valid", 200, None, None), refusal("unknown", None, None, None)):
         assert answer.status_code == 401 and answer.headers == {"WWW-Authenticate": INVALID_TOKEN}
+
+
+# ----------------------------------------------------------- the pages
+
+def csrf_of(page):
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def limits_cell(page, token_id):
+    row = re.search(r'<tr data-token-id="%s".*?</tr>' % re.escape(str(token_id)), page.text, re.S).group(0)
+    cell = re.search(r'<td class="limits" data-label="Limits">(.*?)</td>', row, re.S).group(1)
+    return " ".join(re.sub(r"<[^>]+>", "", cell).split())
+
+
+def test_the_user_page_lists_limits(browser, new_web_user, admin, set_limits, preloaded):
+    user = new_web_user()
+    with admin.begin() as conn:
+        _, limited, _ = issue_token(conn, user.email, "limited", ["tokens:read"], None)
+        _, free, _ = issue_token(conn, user.email, "free", ["tokens:read"], None)
+    set_limits(limited, credits=[1500, 2000, "1 day"],
+               addresses=["192.0.2.0/24", "2001:db8::/32", "198.51.100.7/32", "203.0.113.0/24", "10.0.0.0/8"],
+               rate=(100, "1 minute") if preloaded else None)
+    b = browser()
+    b.login(user)
+    page = b.get("/settings/tokens")
+    assert page.status_code == 200
+    shown = limits_cell(page, limited)
+    assert "1,500 credits left, refilled to 2,000 every day" in shown
+    assert "from 192.0.2.0/24, 2001:db8::/32, 198.51.100.7/32 and 2 more" in shown
+    assert ("100 requests per minute" in shown) == preloaded
+    assert limits_cell(page, free) == "none"
+
+
+def test_the_user_page_shows_credits_refilled_when_a_refill_is_due(browser, new_web_user, admin, set_limits):
+    user = new_web_user()
+    with admin.begin() as conn:
+        _, token_id, _ = issue_token(conn, user.email, "refilled", ["tokens:read"], None)
+    set_limits(token_id, credits=[0, 7, "1 hour"])
+    with admin.begin() as conn:
+        conn.execute(text("UPDATE api_tokens.api_token_limits SET credits_refilled_at = now() - interval '2 hours'"
+                          " WHERE token_id = :id"), {"id": token_id})
+    b = browser()
+    b.login(user)
+    assert limits_cell(b.get("/settings/tokens"), token_id).startswith("7 credits left")
+
+
+@pytest.fixture
+def admin_browser(browser, new_web_user):
+    b = browser()
+    b.login(new_web_user(is_admin=True))
+    return b
+
+
+@pytest.fixture
+def target(new_caller):
+    """A token to set limits on."""
+    return new_caller()
+
+
+def post_limits(b, token_id, fields):
+    path = f"/admin/tokens/{token_id}/limits"
+    return b.post(path, data={"csrf_token": b.csrf(path), **fields})
+
+
+def test_admin_sets_and_removes_limits(admin_browser, target, admin, client, preloaded):
+    b = admin_browser
+    page = b.get("/admin/tokens")
+    assert f'href="/admin/tokens/{target.token_id}/limits"' in page.text
+
+    r = post_limits(b, target.token_id, {"limit": "credits", "action": "set", "remaining": " 2 ", "refill": "10",
+                                         "refill_every": "86400"})
+    assert r.status_code == 303 and r.headers["location"] == f"/admin/tokens/{target.token_id}/limits"
+    page = b.get(r.headers["location"])
+    assert "Credits set: 2 left, refilled to 10 every day." in page.text
+    assert "2 credits left, refilled to 10 every day" in " ".join(re.sub(r"<[^>]+>", "", page.text).split())
+    row = limits_row(admin, target.token_id)
+    assert (row.credits, row.credits_refill, row.refill_every) == (2, 10, 86400)
+
+    r = post_limits(b, target.token_id, {"limit": "addresses", "action": "set",
+                                         "addresses": "192.0.2.0/24, 2001:DB8::/32\n192.0.2.0/24 198.51.100.7"})
+    assert r.status_code == 303, r.text
+    assert limits_row(admin, target.token_id).addresses == ["192.0.2.0/24", "2001:db8::/32", "198.51.100.7/32"]
+    page = b.get(f"/admin/tokens/{target.token_id}/limits")
+    assert "Allowlist set: 3 entries." in page.text
+    assert "192.0.2.0/24\n2001:db8::/32\n198.51.100.7/32</textarea>" in page.text
+
+    r = post_limits(b, target.token_id, {"limit": "rate", "action": "set", "max_requests": "60", "per": "60"})
+    if preloaded:
+        assert r.status_code == 303, r.text
+        assert (limits_row(admin, target.token_id).rate_limit, limits_row(admin, target.token_id).rate_window) == \
+            (60, 60)
+        assert "Rate limit set: 60 requests per minute." in b.get(r.headers["location"]).text
+    else:
+        assert r.status_code == 422 and "not preloaded" in r.text
+        assert limits_row(admin, target.token_id).rate_limit is None
+
+    # The events name the administrator.
+    with admin.connect() as conn:
+        events = conn.execute(text("SELECT actor, detail->>'limit' FROM api_tokens.api_token_events"
+                                   " WHERE token_id = :id AND event = 'limits_set' ORDER BY id"),
+                              {"id": target.token_id}).all()
+    assert [e[1] for e in events] == ["credits", "addresses"] + (["rate"] if preloaded else [])
+    assert all(e[0].startswith("admin:") for e in events)
+
+    for kind in ("credits", "addresses", "rate"):
+        r = post_limits(b, target.token_id, {"limit": kind, "action": "remove"})
+        assert r.status_code == 303, r.text
+    assert limits_row(admin, target.token_id) is None
+    assert "Allowlist removed" not in b.get("/admin/tokens").text  # the notice was shown once, above
+    assert client.get("/tokens", headers=target.headers).status_code == 200
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"limit": "addresses", "addresses": "192.0.2.0/33"}, "Entry 1 is not an IP address"),
+    ({"limit": "addresses", "addresses": "192.0.2.0/24 not-an-address"}, "Entry 2 is not an IP address"),
+    ({"limit": "addresses", "addresses": "192.0.2.7/24"}, "bits set past its prefix length"),
+    ({"limit": "addresses", "addresses": "fe80::1%eth0"}, "Entry 1 is not an IP address"),
+    ({"limit": "addresses", "addresses": "１９２.0.2.1"}, "Entry 1 is not an IP address"),
+    ({"limit": "addresses", "addresses": "010.0.0.1"}, "Entry 1 is not an IP address"),
+    ({"limit": "addresses", "addresses": " , \n"}, "Enter at least one address"),
+    ({"limit": "addresses", "addresses": " ".join(f"10.0.{i // 256}.{i % 256}" for i in range(1001))},
+     "At most 1,000"),
+    ({"limit": "rate", "max_requests": "", "per": "60"}, "Enter how many requests"),
+    ({"limit": "rate", "max_requests": "0", "per": "60"}, "Requests must be a whole number from 1"),
+    ({"limit": "rate", "max_requests": "-5", "per": "60"}, "Requests must be a whole number"),
+    ({"limit": "rate", "max_requests": "2147483648", "per": "60"}, "Requests must be a whole number"),
+    ({"limit": "rate", "max_requests": "1e3", "per": "60"}, "Requests must be a whole number"),
+    ({"limit": "rate", "max_requests": "٧", "per": "60"}, "Requests must be a whole number"),
+    ({"limit": "credits", "remaining": "", "refill": "", "refill_every": ""}, "Enter how many credits"),
+    ({"limit": "credits", "remaining": "-1", "refill": "", "refill_every": ""}, "Credits must be a whole number"),
+    ({"limit": "credits", "remaining": "9" * 19, "refill": "", "refill_every": ""}, "Credits must be"),
+    ({"limit": "credits", "remaining": "5", "refill": "10", "refill_every": ""}, "Choose how often"),
+    ({"limit": "credits", "remaining": "5", "refill": "", "refill_every": "3600"}, "Enter how many credits each"),
+    ({"limit": "credits", "remaining": "5", "refill": "0", "refill_every": "3600"}, "Refill must be a whole number"),
+])
+def test_attack_bad_limits_are_form_errors(admin_browser, target, admin, fields, message):
+    """A value the form refuses is answered with the page again (422), the
+    error next to its form, the value not shown back, and nothing set."""
+    r = post_limits(admin_browser, target.token_id, {"action": "set", **fields})
+    assert r.status_code == 422, r.text
+    assert re.search(r'<p class="error" role="alert">[^<]*%s' % re.escape(message), r.text), r.text
+    for name in ("max_requests", "remaining", "refill", "addresses"):
+        if len(fields.get(name, "").strip()) > 3:
+            assert fields[name] not in r.text
+    assert limits_row(admin, target.token_id) is None
+
+
+@pytest.mark.parametrize("fields", [
+    {"limit": "rate", "action": "set", "max_requests": "5", "per": "61"},  # not a choice
+    {"limit": "credits", "action": "set", "remaining": "5", "refill": "5", "refill_every": "1"},
+    {"limit": "everything", "action": "set"},
+    {"limit": "rate", "action": "drop"},
+    {"action": "remove"},
+])
+def test_attack_tampered_limit_forms(admin_browser, target, admin, fields):
+    r = post_limits(admin_browser, target.token_id, fields)
+    assert r.status_code == 400, r.text
+    assert limits_row(admin, target.token_id) is None
+
+
+def test_attack_limits_without_csrf_or_as_a_user(browser, admin_browser, new_web_user, target, admin):
+    path = f"/admin/tokens/{target.token_id}/limits"
+    fields = {"limit": "credits", "action": "set", "remaining": "0"}
+    assert admin_browser.post(path, data={"csrf_token": "forged", **fields}).status_code == 403
+    assert admin_browser.post(path, data=fields).status_code == 403
+    assert admin_browser.post(path, data={"csrf_token": admin_browser.csrf(path), **fields},
+                              headers={"Origin": "http://evil.example"}).status_code == 403
+    user = browser()
+    user.login(new_web_user())
+    assert user.get(path).status_code == 403
+    assert user.post(path, data={"csrf_token": user.csrf("/settings/tokens"), **fields}).status_code == 403
+    assert limits_row(admin, target.token_id) is None
+
+
+@pytest.mark.parametrize("token_id", [str(uuid.uuid4()), "not-a-uuid"])
+def test_limits_of_a_token_that_does_not_exist(admin_browser, token_id):
+    assert admin_browser.get(f"/admin/tokens/{token_id}/limits").status_code == 404
+    r = admin_browser.post(f"/admin/tokens/{token_id}/limits", data={
+        "csrf_token": admin_browser.csrf("/admin/tokens"), "limit": "credits", "action": "set", "remaining": "1"})
+    assert r.status_code == 404
+
+
+def test_the_admin_page_survives_odd_stored_limits(admin_browser, target, admin):
+    """Values the owner set by hand, within the table's checks: a window of
+    months, a refill of a century, an empty allowlist."""
+    with admin.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO api_tokens.api_token_limits (token_id, credits, credits_refill, credits_refill_every,"
+            "  credits_refilled_at, allowed_addresses)"
+            " VALUES (:id, 5, 5, interval '100 years', now(), '{}')"), {"id": target.token_id})
+    page = admin_browser.get(f"/admin/tokens/{target.token_id}/limits")
+    assert page.status_code == 200
+    assert "from no address" in page.text
+    listed = admin_browser.get("/admin/tokens")
+    assert listed.status_code == 200
