@@ -23,8 +23,8 @@
 # Screenshots of every page go to the output directory it prints (a new
 # temporary directory, or $EXAMPLES_OUT_DIR).  EXAMPLES_UPDATE_SCREENSHOTS=1
 # also copies those of the user page (at 1280 px and at a phone's 390 px),
-# the new-token and replacement-token pages and the admin page to
-# examples/fastapi/docs/, which the example's README shows.
+# the new-token and replacement-token pages, the admin page and a token's
+# limits page to examples/fastapi/docs/, which the example's README shows.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
@@ -117,17 +117,17 @@ migration_token=""
 	echo "ok: downgrading 0003 left the extension at 1.1 and took back its grants"
 	# 0005 moves it to 1.2; downgrading 0005, as 0003, only takes back its grants.
 	$python -m alembic upgrade head
-	[ "$(extversion)" = 1.2 ] && [ "$(validated_as_app "$token")" = valid ] &&
+	{ [ "$(extversion)" = 1.2 ] && [ "$(validated_as_app "$token")" = valid ] &&
 		[ "$(app_can 'api_token_verify(text, text[], inet, integer)')" = t ] &&
 		[ "$(app_can 'api_token_set_credits(uuid, bigint, bigint, interval)')" = t ] &&
-		[ "$(app_can 'api_token_successor(uuid)')" = t ] ||
+		[ "$(app_can 'api_token_successor(uuid)')" = t ]; } ||
 		{ echo "FAIL: after 0005: version $(extversion), token $(validated_as_app "$token")" >&2; exit 1; }
 	echo "ok: 0005 updated the extension to 1.2; the token issued at 1.0 still validates"
 	$python -m alembic downgrade 0004
-	[ "$(extversion)" = 1.2 ] && [ "$(validated_as_app "$token")" = valid ] &&
+	{ [ "$(extversion)" = 1.2 ] && [ "$(validated_as_app "$token")" = valid ] &&
 		[ "$(app_can 'api_token_verify(text, text[], inet, integer)')" = f ] &&
 		[ "$(app_can 'api_token_set_credits(uuid, bigint, bigint, interval)')" = f ] &&
-		[ "$(app_can 'api_token_successor(uuid)')" = t ] ||
+		[ "$(app_can 'api_token_successor(uuid)')" = t ]; } ||
 		{ echo "FAIL: after downgrading 0005: version $(extversion), token $(validated_as_app "$token")" >&2; exit 1; }
 	echo "ok: downgrading 0005 left the extension at 1.2 and took back its grants"
 	$python -m alembic upgrade head
@@ -271,6 +271,7 @@ for line in open(sys.argv[1]):
     if line.strip():
         print(hashlib.sha256(line.strip().encode()).hexdigest())
 EOF
+# shellcheck disable=SC2016 # $1, $2, ...: the statement's parameters
 grep -qF 'api_tokens.api_token_verify(CAST($1 AS text), CAST($2 AS text[]), CAST($3 AS inet), CAST($4 AS integer))' \
 	"$server_log" ||
 	{ echo "FAIL: the server log has no statement of the application" >&2; exit 1; }
@@ -287,7 +288,7 @@ echo "ok: none of the $seen tokens seen, nor their hashes, in the server log ($(
 
 if [ "${EXAMPLES_UPDATE_SCREENSHOTS:-}" = 1 ]; then
 	cp "$out/tokens.png" "$out/tokens-phone.png" "$out/token-created.png" "$out/token-rotated.png" "$out/admin.png" \
-		examples/fastapi/docs/
+		"$out/token-limits.png" examples/fastapi/docs/
 	echo "copied the screenshots to examples/fastapi/docs/"
 fi
 
