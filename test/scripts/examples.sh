@@ -3,8 +3,9 @@
 # The application examples, end to end, on one throwaway cluster:
 #
 # examples/fastapi: the Alembic migrations: up to 0002 (extension 1.0), a
-# token issued there, up to head (0003 updates the extension to 1.1), down
-# to 0002, down to base and up again; pytest as a least-privileged role whose
+# token issued there, up to 0004 (0003 updates the extension to 1.1), down
+# to 0002, up to head (0005 updates it to 1.2), down to 0004, down to base
+# and up again; pytest as a least-privileged role whose
 # every statement the server logs (Hypothesis property tests included); the
 # application served by uvicorn with two workers, trusting 127.0.0.2 as a
 # proxy: tests/test_served.py against it (sessions across workers, a burst
@@ -14,11 +15,16 @@
 # may be in the server's or the application's log.
 # examples/node: node --test, then the demo script.
 #
+# The server preloads the library (shared_preload_libraries), as a
+# deployment that rate-limits tokens must: rate limits are counted in shared
+# memory, and so are credits and last uses, written every
+# api_tokens.flush_interval (1 s here).
+#
 # Screenshots of every page go to the output directory it prints (a new
 # temporary directory, or $EXAMPLES_OUT_DIR).  EXAMPLES_UPDATE_SCREENSHOTS=1
 # also copies those of the user page (at 1280 px and at a phone's 390 px),
-# the new-token and replacement-token pages and the admin page to
-# examples/fastapi/docs/, which the example's README shows.
+# the new-token and replacement-token pages, the admin page and a token's
+# limits page to examples/fastapi/docs/, which the example's README shows.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
@@ -50,6 +56,10 @@ stop_server() {
 trap 'stop_server; cluster_cleanup' EXIT
 
 cluster_init examples
+cluster_configure examples "
+shared_preload_libraries = 'api_tokens'
+api_tokens.flush_interval = 1
+"
 cluster_start examples
 cluster_env examples
 server_log=$(cluster_log examples)
@@ -90,7 +100,7 @@ validated_as_app() {
 	[ "$(extversion)" = 1.0 ] || { echo "FAIL: 0001 installed version $(extversion), not 1.0" >&2; exit 1; }
 	printf '%s\n' "$($python -m app.bootstrap before-1.1@example.com --name "issued at 1.0" 2>/dev/null)" \
 		>"$out/migration-token.txt"
-	$python -m alembic upgrade head
+	$python -m alembic upgrade 0004
 	token=$(cat "$out/migration-token.txt")
 	{ [ "$(extversion)" = 1.1 ] && [ "$(validated_as_app "$token")" = valid ] &&
 		[ "$(app_can 'api_token_rotate(uuid, interval, timestamptz)')" = t ] &&
@@ -104,6 +114,21 @@ validated_as_app() {
 		[ "$(app_can 'api_token_rotate(uuid, interval, timestamptz)')" = t ]; } ||
 		{ echo "FAIL: after downgrading 0003: version $(extversion), token $(validated_as_app "$token")" >&2; exit 1; }
 	echo "ok: downgrading 0003 left the extension at 1.1 and took back its grants"
+	# 0005 moves it to 1.2; downgrading 0005, as 0003, only takes back its grants.
+	$python -m alembic upgrade head
+	{ [ "$(extversion)" = 1.2 ] && [ "$(validated_as_app "$token")" = valid ] &&
+		[ "$(app_can 'api_token_verify(text, text[], inet, integer)')" = t ] &&
+		[ "$(app_can 'api_token_set_credits(uuid, bigint, bigint, interval)')" = t ] &&
+		[ "$(app_can 'api_token_successor(uuid)')" = t ]; } ||
+		{ echo "FAIL: after 0005: version $(extversion), token $(validated_as_app "$token")" >&2; exit 1; }
+	echo "ok: 0005 updated the extension to 1.2; the token issued at 1.0 still validates"
+	$python -m alembic downgrade 0004
+	{ [ "$(extversion)" = 1.2 ] && [ "$(validated_as_app "$token")" = valid ] &&
+		[ "$(app_can 'api_token_verify(text, text[], inet, integer)')" = f ] &&
+		[ "$(app_can 'api_token_set_credits(uuid, bigint, bigint, interval)')" = f ] &&
+		[ "$(app_can 'api_token_successor(uuid)')" = t ]; } ||
+		{ echo "FAIL: after downgrading 0005: version $(extversion), token $(validated_as_app "$token")" >&2; exit 1; }
+	echo "ok: downgrading 0005 left the extension at 1.2 and took back its grants"
 	$python -m alembic upgrade head
 	$python -m alembic downgrade base
 	left=$($psql -d fastapi_example -At -c "SELECT string_agg(relname, ' ') FROM pg_class
@@ -245,8 +270,9 @@ for line in open(sys.argv[1]):
     if line.strip():
         print(hashlib.sha256(line.strip().encode()).hexdigest())
 EOF
-# shellcheck disable=SC2016 # $1, $2: the statement's parameters
-grep -qF 'api_tokens.api_token_validate(CAST($1 AS text), CAST($2 AS text[]))' "$server_log" ||
+# shellcheck disable=SC2016 # $1, $2, ...: the statement's parameters
+grep -qF 'api_tokens.api_token_verify(CAST($1 AS text), CAST($2 AS text[]), CAST($3 AS inet), CAST($4 AS integer))' \
+	"$server_log" ||
 	{ echo "FAIL: the server log has no statement of the application" >&2; exit 1; }
 { grep -q 'GET /settings/tokens' "$out/uvicorn.log" && grep -q 'sqlalchemy.engine' "$out/uvicorn.log"; } ||
 	{ echo "FAIL: the application's log is missing requests or SQL" >&2; exit 1; }
@@ -261,7 +287,7 @@ echo "ok: none of the $seen tokens seen, nor their hashes, in the server log ($(
 
 if [ "${EXAMPLES_UPDATE_SCREENSHOTS:-}" = 1 ]; then
 	cp "$out/tokens.png" "$out/tokens-phone.png" "$out/token-created.png" "$out/token-rotated.png" "$out/admin.png" \
-		examples/fastapi/docs/
+		"$out/token-limits.png" examples/fastapi/docs/
 	echo "copied the screenshots to examples/fastapi/docs/"
 fi
 

@@ -42,6 +42,11 @@ async def read_json(request: Request, model: Type[Model]) -> Model:
         data = json.loads(raw)
     except (ValueError, RecursionError):  # bad JSON or UTF-8, huge numbers, deep nesting
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        # pydantic 1 would make a dict of a list of pairs ([[null, null]]),
+        # and fail on a key that is not a string.
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [
+            {"loc": ["body"], "msg": "the body must be a JSON object", "type": "type_error.dict"}])
     try:
         return model.parse_obj(data)
     except ValidationError as error:

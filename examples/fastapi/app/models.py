@@ -12,18 +12,22 @@ public (app/db.py): its connections search no schema but pg_catalog.
 
 Version 1.1 of the extension creates two more tables in its schema, with
 ALTER EXTENSION ... UPDATE: api_token_rotations, which listings read, and
-api_token_events.  No migration creates or alters them: like api_tokens they
-are ordinary tables the extension released (kept by DROP EXTENSION, dumped
-with the application's data); they are described apart from Base, in
-EXTENSION_METADATA, and autogenerate leaves them out (include_name).
+api_token_events; version 1.2 a third, api_token_limits, which listings
+read too.  No migration creates or alters them: like api_tokens they are
+ordinary tables the extension released (kept by DROP EXTENSION, dumped with
+the application's data); those the application reads are described apart
+from Base, in EXTENSION_METADATA, and autogenerate leaves them all out
+(include_name).
 """
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -32,7 +36,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, CIDR, INTERVAL, UUID
 from sqlalchemy.orm import declarative_base, relationship
 
 Base = declarative_base()
@@ -141,10 +145,36 @@ api_token_rotations = Table(
     schema=EXTENSION_SCHEMA,
 )
 
+# One row per token that has limits (version 1.2; set through the
+# api_token_set_* functions, which the admin page calls): a rate limit
+# (rate_limit validations per rate_window), credits (spent by each
+# validation; reset to credits_refill every credits_refill_every) and an
+# address allowlist.  Read-only for the application, which may not read
+# credits_version.  With the library preloaded, credits are counted in
+# shared memory and written here by the extension's background worker
+# (every api_tokens.flush_interval): what the row says may be that old.
+api_token_limits = Table(
+    "api_token_limits",
+    EXTENSION_METADATA,
+    Column("token_id", UUID(as_uuid=True), nullable=False),
+    Column("rate_limit", Integer),
+    Column("rate_window", INTERVAL),
+    Column("credits", BigInteger),
+    Column("credits_refill", BigInteger),
+    Column("credits_refill_every", INTERVAL),
+    Column("credits_refilled_at", DateTime(timezone=True)),
+    Column("credits_version", BigInteger, nullable=False, server_default=text("0")),
+    Column("allowed_addresses", ARRAY(CIDR)),
+    # No foreign key to api_tokens: the extension deletes the limits of
+    # tokens that are gone itself (api_tokens_purge).
+    PrimaryKeyConstraint("token_id", name="api_token_limits_pkey"),
+    schema=EXTENSION_SCHEMA,
+)
+
 # Every table the extension creates besides api_tokens, whether the
 # application reads it or not (tests/test_migrations.py checks this list
 # against the database).
-EXTENSION_TABLES = frozenset({"api_token_rotations", "api_token_events"})
+EXTENSION_TABLES = frozenset({"api_token_rotations", "api_token_events", "api_token_limits"})
 
 
 def include_name(name, type_, parent_names) -> bool:

@@ -15,6 +15,8 @@ from gaining through a new token more than it has are here:
   at most the longest a new token may live, so every successor expires;
 - revoking follows the same rule: a token may revoke only tokens within
   its scopes and lifetime;
+- a token that has limits (rate, credits, allowlist) may not create
+  tokens, which would have none;
 - a token is acted on only by its owner: another user's token and an
   unknown id get the same 404;
 - every transaction that creates, rotates or revokes says who acts
@@ -31,7 +33,8 @@ from typing import AsyncIterator, FrozenSet, List, Optional, Sequence
 from uuid import UUID
 
 from fastapi import HTTPException, status
-from sqlalchemy import and_, case, func, literal_column, not_, null, or_, select, text
+from sqlalchemy import Text, and_, case, cast, extract, func, literal_column, not_, null, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import aliased
 from sqlalchemy.exc import DBAPIError
@@ -40,7 +43,7 @@ from sqlalchemy.sql import Select
 
 from .auth import ROTATED_OUT_DETAIL, Principal, UUID_TYPE, rule_for
 from .db import sqlstate
-from .models import ApiToken, User, api_token_rotations
+from .models import ApiToken, User, api_token_limits, api_token_rotations
 from .rules import MAX_LIFETIME_SECONDS
 
 NOT_FOUND = "no such token"
@@ -185,6 +188,27 @@ STATE = case(
 IN_GRACE = and_(_ROTATED_OUT, ApiToken.is_active, ApiToken.expires_at > func.now())
 
 
+# A token's limits (version 1.2), if it has any.  Intervals are read as
+# seconds (extract gives a number whatever the interval holds), addresses
+# as text, and at most ADDRESSES_LISTED of them: an allowlist may hold a
+# thousand.  The credits are those last written (with the library
+# preloaded, the extension's background worker writes what was spent every
+# api_tokens.flush_interval), or, when a refill is due, what it refills to.
+_LIMITS = api_token_limits.alias("limits")
+ADDRESSES_LISTED = 3
+_REFILL_DUE = and_(
+    _LIMITS.c.credits_refill_every.is_not(None), _LIMITS.c.credits_refilled_at.is_not(None),
+    extract("epoch", func.now() - _LIMITS.c.credits_refilled_at) >= extract("epoch", _LIMITS.c.credits_refill_every))
+LIMIT_COLUMNS = (
+    _LIMITS.c.rate_limit,
+    extract("epoch", _LIMITS.c.rate_window).label("rate_window_seconds"),
+    case((_REFILL_DUE, _LIMITS.c.credits_refill), else_=_LIMITS.c.credits).label("credits"),
+    _LIMITS.c.credits_refill,
+    extract("epoch", _LIMITS.c.credits_refill_every).label("refill_every_seconds"),
+    func.cardinality(_LIMITS.c.allowed_addresses).label("address_count"),
+    cast(_LIMITS.c.allowed_addresses[1:ADDRESSES_LISTED], ARRAY(Text)).label("addresses_listed"),
+)
+
 # The tokens a token replaced and was replaced by, for their prefixes: after
 # a rotation both have the same name.
 _PREDECESSOR = aliased(ApiToken, name="predecessor")
@@ -202,11 +226,12 @@ def _listing(*extra) -> Select:
         func.coalesce(IN_GRACE, False).label("in_grace"),
         or_(_ROTATED_OUT, _IN.c.predecessor_id.is_not(None)).label("in_lineage"),
         _PREDECESSOR.token_prefix.label("predecessor_prefix"), _SUCCESSOR.token_prefix.label("successor_prefix"),
-        *extra,
+        *LIMIT_COLUMNS, *extra,
     ).select_from(ApiToken).outerjoin(_OUT, _OUT.c.predecessor_id == ApiToken.id) \
         .outerjoin(_IN, _IN.c.successor_id == ApiToken.id) \
         .outerjoin(_PREDECESSOR, _PREDECESSOR.id == _IN.c.predecessor_id) \
-        .outerjoin(_SUCCESSOR, _SUCCESSOR.id == _OUT.c.successor_id)
+        .outerjoin(_SUCCESSOR, _SUCCESSOR.id == _OUT.c.successor_id) \
+        .outerjoin(_LIMITS, _LIMITS.c.token_id == ApiToken.id)
 
 
 async def list_for_user(conn: AsyncConnection, user_id: UUID) -> List[Row]:
@@ -230,6 +255,14 @@ def search_query(prefix: Optional[str], email: Optional[str], limit: int = 50, o
 async def search(conn: AsyncConnection, prefix: Optional[str], email: Optional[str], limit: int,
                  offset: int) -> List[Row]:
     return list(await conn.execute(search_query(prefix, email, limit, offset)))
+
+
+async def find_any(conn: AsyncConnection, token_id: UUID) -> Optional[Row]:
+    """For administrators: one token as the admin list shows it, with its
+    whole allowlist (addresses) for the limits form; None if there is none."""
+    query = _listing(User.email.label("email"), cast(_LIMITS.c.allowed_addresses, ARRAY(Text)).label("addresses")) \
+        .join(User, User.id == ApiToken.user_id).where(ApiToken.id == token_id)
+    return (await conn.execute(query)).one_or_none()
 
 
 # --------------------------------------------------------------- issuing
@@ -273,11 +306,22 @@ async def _lifetime(conn: AsyncConnection, who: Authority, requested: Optional[i
     return allowed if requested is None else requested
 
 
+# Whether a token has limits (version 1.2: a rate limit, credits or an
+# address allowlist, set by an administrator).
+HAS_LIMITS = text(
+    "SELECT EXISTS (SELECT FROM api_tokens.api_token_limits WHERE token_id = CAST(:id AS uuid)) AS limited")
+
+
 async def create(conn: AsyncConnection, who: Authority, name: str, scopes: Sequence[str],
                  expires_in_seconds: Optional[int]) -> Issued:
     """name and scopes must have passed app/rules.py already."""
     if who.scopes is not None and not set(scopes) <= who.scopes:
         raise _forbidden("a token cannot grant scopes its creator lacks")
+    # A new token has no limits: one made by a token that has some would
+    # escape them (its credits, its rate, its allowlist).  Rotation keeps
+    # them (the extension gives the successor the old token's limits).
+    if who.token_id is not None and (await conn.execute(HAS_LIMITS, {"id": who.token_id})).scalar_one():
+        raise _forbidden("a token with limits cannot create tokens: they would not have its limits")
     ttl = await _lifetime(conn, who, expires_in_seconds)
     await act_as(conn, who.actor)
     row = (await conn.execute(CREATE, {"user_id": who.user_id, "name": name,
@@ -459,3 +503,60 @@ async def revoke_leaked(conn: AsyncConnection, actor: str, tokens: Sequence[str]
         statuses = (await conn.execute(LEAKED_STATUSES, {"tokens": part})).scalars().all()
         known.extend(rule_for(s).known for s in statuses)
     return LeakCheck(revoked, known)
+
+
+# ---------------------------------------------------------------- limits
+
+# Version 1.2: the setters are SECURITY DEFINER, granted to the application
+# role for the admin page only.  NULL removes a limit.  Intervals are given
+# in seconds (make_interval gives NULL for NULL).  Addresses are sent as
+# text and cast to cidr on the server, which checks them again.
+SET_RATE_LIMIT = text(
+    "SELECT api_tokens.api_token_set_rate_limit(CAST(:token_id AS uuid), CAST(:max_requests AS integer),"
+    " make_interval(secs => CAST(:per AS double precision)))")
+SET_CREDITS = text(
+    "SELECT api_tokens.api_token_set_credits(CAST(:token_id AS uuid), CAST(:remaining AS bigint),"
+    " CAST(:refill AS bigint), make_interval(secs => CAST(:refill_every AS double precision)))")
+SET_ALLOWED_ADDRESSES = text(
+    "SELECT api_tokens.api_token_set_allowed_addresses(CAST(:token_id AS uuid),"
+    " CAST(CAST(:addresses AS text[]) AS cidr[]))")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    max_requests: int
+    per_seconds: int
+
+
+@dataclass(frozen=True)
+class Credits:
+    remaining: int
+    refill: Optional[int] = None  # both or neither
+    refill_every_seconds: Optional[int] = None
+
+
+async def set_rate_limit(conn: AsyncConnection, actor: str, token_id: UUID, limit: Optional[RateLimit]) -> None:
+    """None removes it.  Fails with 55000 on a server that does not preload
+    the library (which alone can count rates), and P0002 for a token that
+    does not exist."""
+    await act_as(conn, actor)
+    await conn.execute(SET_RATE_LIMIT, {"token_id": token_id,
+                                        "max_requests": limit.max_requests if limit else None,
+                                        "per": limit.per_seconds if limit else None})
+
+
+async def set_credits(conn: AsyncConnection, actor: str, token_id: UUID, credits: Optional[Credits]) -> None:
+    """None removes them."""
+    await act_as(conn, actor)
+    await conn.execute(SET_CREDITS, {"token_id": token_id,
+                                     "remaining": credits.remaining if credits else None,
+                                     "refill": credits.refill if credits else None,
+                                     "refill_every": credits.refill_every_seconds if credits else None})
+
+
+async def set_allowed_addresses(conn: AsyncConnection, actor: str, token_id: UUID,
+                                addresses: Optional[Sequence[str]]) -> None:
+    """Networks in CIDR notation; None removes the allowlist."""
+    await act_as(conn, actor)
+    await conn.execute(SET_ALLOWED_ADDRESSES, {"token_id": token_id,
+                                               "addresses": list(addresses) if addresses is not None else None})

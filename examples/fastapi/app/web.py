@@ -24,6 +24,10 @@ page.  Server-rendered Jinja2 templates and one small script, no build step.
 - What a user does on their page is recorded by the extension as the actor
   user:<id>, what an administrator does on the admin page as admin:<id>
   (app/tokens.py, act_as).
+- The lists show each token's limits (version 1.2); an administrator sets
+  and removes them on a page of the token's own (/admin/tokens/<id>/limits),
+  whose forms check every value (app/limits.py) before the extension's
+  setters do.
 """
 import hmac
 import logging
@@ -38,10 +42,11 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import FormData
 
-from . import sessions, tokens
-from .db import get_engine
+from . import limits, sessions, tokens
+from .db import get_engine, sqlstate
 from .passwords import MAX_PASSWORD_CHARS, verify_password
 from .rules import DAY, MAX_LIFETIME_SECONDS, SCOPES, clean_name, shown_name
 from .sessions import Session
@@ -81,7 +86,25 @@ def _when(value: Optional[datetime], utc: bool = False) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") + (" UTC" if utc else "")
 
 
+def _period(seconds: Any) -> str:
+    """A period given in seconds, in words: "minute", "7 days", "90 seconds"."""
+    if seconds is None:
+        return ""
+    value = float(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if value >= size and value % size == 0:
+            count = int(value // size)
+            return unit if count == 1 else f"{count:,} {unit}s"
+    return f"{value:g} seconds"
+
+
+def _count(value: Any) -> str:
+    return f"{int(value):,}"
+
+
 templates.env.filters["when"] = _when
+templates.env.filters["period"] = _period
+templates.env.filters["count"] = _count
 templates.env.filters["name"] = shown_name
 templates.env.globals["new_nonce"] = sessions.new_nonce
 
@@ -590,3 +613,89 @@ async def admin_leaked(request: Request) -> Response:
     await _notice(request, admin, f"{len(pasted)} checked: {ours} of ours ({check.revoked} revoked now, "
                                   f"{ours - check.revoked} already inactive), {len(pasted) - ours} not ours.")
     return _back_to_search(form)
+
+
+# ------------------------------------------------------- a token's limits
+
+LIMITS_TITLE = "Token limits"
+RATE_LIMITS_NEED_PRELOAD = ("This server cannot count rate limits: the extension's library is not preloaded "
+                            "(shared_preload_libraries). Credits and allowlists work without it.")
+
+
+async def _limits_page(request: Request, token_id: UUID, status_code: int = 200,
+                       errors: Optional[dict] = None) -> HTMLResponse:
+    async with get_engine(request).begin() as conn:
+        row = await tokens.find_any(conn, token_id)
+    if row is None:
+        raise PageError(status.HTTP_404_NOT_FOUND, "No such token.")
+    return render(request, "limits.html", status_code, title=LIMITS_TITLE, t=row, errors=errors or {},
+                  rate_windows=limits.RATE_WINDOWS, refill_periods=limits.REFILL_PERIODS,
+                  max_requests=limits.MAX_REQUESTS, max_credits=limits.MAX_CREDITS,
+                  max_addresses=limits.MAX_ADDRESSES, max_addresses_chars=limits.MAX_ADDRESSES_CHARS,
+                  back_url=_admin_url({"prefix": row.prefix, "user": ""}))
+
+
+@router.get("/admin/tokens/{token_id}/limits", include_in_schema=False)
+async def admin_limits_page(token_id: str, request: Request) -> Response:
+    await require_admin(request)
+    return await _limits_page(request, _uuid(token_id))
+
+
+@router.post("/admin/tokens/{token_id}/limits", include_in_schema=False)
+async def admin_set_limits(token_id: str, request: Request) -> Response:
+    """One of the token's limits (the form's `limit`: rate, credits or
+    addresses), set or removed (`action`).  A value the form refuses, or
+    the extension does, is answered with the page again (422) and a word
+    on the field; a tampered choice (a select's value) with 400."""
+    admin = await require_admin(request)
+    form = await checked_form(request, admin)
+    tid = _uuid(token_id)
+    kind = _field(form, "limit", 20)
+    action = _field(form, "action", 20)
+    if kind not in limits.LIMIT_KINDS or action not in ("set", "remove"):
+        raise PageError(status.HTTP_400_BAD_REQUEST, "Invalid limit form.")
+    remove = action == "remove"
+    actor = admin_actor(admin.user_id)
+    try:
+        if kind == "rate":
+            rate = None if remove else limits.rate_limit(
+                _field(form, "max_requests", 100), _choice(form, "per", [p for p, _ in limits.RATE_WINDOWS]))
+            done = "Rate limit removed." if remove else \
+                f"Rate limit set: {rate.max_requests:,} requests per {_period(rate.per_seconds)}."
+        elif kind == "credits":
+            credits = None if remove else limits.credits(
+                _field(form, "remaining", 100), _field(form, "refill", 100),
+                _optional_choice(form, "refill_every", [p for p, _ in limits.REFILL_PERIODS]))
+            done = "Credits removed." if remove else f"Credits set: {credits.remaining:,} left" + (
+                f", refilled to {credits.refill:,} every {_period(credits.refill_every_seconds)}."
+                if credits.refill is not None else ", never refilled.")
+        else:
+            addresses = None if remove else limits.allowed_addresses(
+                _field(form, "addresses", limits.MAX_ADDRESSES_CHARS))
+            done = "Allowlist removed: the token may be used from any address." if remove else \
+                f"Allowlist set: {len(addresses):,} {'entry' if len(addresses) == 1 else 'entries'}."
+    except limits.LimitInputError as e:
+        return await _limits_page(request, tid, status.HTTP_422_UNPROCESSABLE_ENTITY, {kind: str(e)})
+    try:
+        async with get_engine(request).begin() as conn:
+            if kind == "rate":
+                await tokens.set_rate_limit(conn, actor, tid, rate)
+            elif kind == "credits":
+                await tokens.set_credits(conn, actor, tid, credits)
+            else:
+                await tokens.set_allowed_addresses(conn, actor, tid, addresses)
+    except DBAPIError as error:
+        code = sqlstate(error)
+        if code == "P0002":  # no such token (deleted meanwhile)
+            raise PageError(status.HTTP_404_NOT_FOUND, "No such token.") from None
+        if code == "55000" and kind == "rate":
+            return await _limits_page(request, tid, status.HTTP_422_UNPROCESSABLE_ENTITY,
+                                      {kind: RATE_LIMITS_NEED_PRELOAD})
+        if code in ("22023", "22P02", "22003", "23514", "0A000"):
+            return await _limits_page(request, tid, status.HTTP_422_UNPROCESSABLE_ENTITY,
+                                      {kind: "The database refused this value."})
+        raise
+    log.info("%s limit of token %s %s by administrator %s", kind, tid, "removed" if remove else "set",
+             admin.user_id)
+    await _notice(request, admin, done)
+    return _redirect(f"/admin/tokens/{tid}/limits")

@@ -155,8 +155,15 @@ test('the list shows the prefix and dates, never the token', async () => {
   assert.ok(!html.includes(deployToken));
   assert.ok(!html.includes(sha256(deployToken)));
   await assertRow(deployToken, 'deploy (ci)', 'active');
-  // Last used: by the API call above.
-  assert.match(await row(deployToken).locator('td.when').nth(1).textContent(), /^\d{4}-\d\d-\d\d \d\d:\d\d$/);
+  // Last used: by the API call above, written at once or, with the library
+  // preloaded, by the extension's background worker within
+  // api_tokens.flush_interval.
+  const lastUsed = () => row(deployToken).locator('td.when').nth(1).textContent();
+  for (let tries = 0; tries < 50 && (await lastUsed()) === 'never'; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await page.reload();
+  }
+  assert.match(await lastUsed(), /^\d{4}-\d\d-\d\d \d\d:\d\d$/);
 });
 
 // The row of a token: its name and status, and for a token rotated out in
@@ -421,6 +428,62 @@ test('admin: search by prefix, revoke pasted leaked tokens, a family, all of a u
   assert.match(await page.textContent('.notice'), /active tokens? of the user revoked/);
   for (const token of [deployToken, rotated]) assert.equal((await api(token)).status, 401);
   assert.equal(await page.locator('table.tokens .status-active').count(), 0);
+});
+
+test('admin: limits of a token (credits, allowlist, rate); the API and the user page follow them', async () => {
+  await logout();
+  await login(user);
+  const metered = await createToken('metered', ['tokens:read'], 30);
+  await logout();
+  await login(admin);
+  await page.goto(`${BASE}/admin/tokens`);
+  // Every token's limits, and the link to set them, fit in the page.
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
+  await page.fill('#search input[name=prefix]', metered.slice(0, 8));
+  await submit(page.locator('#search button[type=submit]'));
+  await submit(row(metered).locator('a.limits-link'));
+  assert.equal(await page.textContent('h1'), 'Token limits');
+
+  // A malformed network is a form error, and sets nothing.
+  await page.fill('#addresses textarea', '127.0.0.0/8 10.0.0.300');
+  let response = await submit(page.locator('#addresses button[value=set]'));
+  assert.equal(response.status(), 422);
+  assert.match(await page.textContent('#addresses .error'), /Entry 2 is not an IP address/);
+  assert.equal((await page.textContent('#current-limits')).trim(), 'none');
+
+  await page.fill('#addresses textarea', '127.0.0.0/8, ::1');
+  await submit(page.locator('#addresses button[value=set]'));
+  assert.match(await page.textContent('.notice'), /Allowlist set: 2 entries/);
+  await page.fill('#credits input[name=remaining]', '2');
+  await page.fill('#credits input[name=refill]', '100');
+  await page.selectOption('#credits select[name=refill_every]', '86400');
+  await submit(page.locator('#credits button[value=set]'));
+  assert.match(await page.textContent('.notice'), /Credits set: 2 left, refilled to 100 every day/);
+  await page.fill('#rate input[name=max_requests]', '5');
+  await page.selectOption('#rate select[name=per]', '60');
+  await submit(page.locator('#rate button[value=set]')); // the server preloads the library
+  assert.match(await page.textContent('.notice'), /Rate limit set: 5 requests per minute/);
+  const limits = await page.textContent('#current-limits');
+  for (const text of ['5 requests per minute', '2 credits left, refilled to 100 every day', 'from 127.0.0.0/8, ::1/128']) {
+    assert.ok(limits.replace(/\s+/g, ' ').includes(text), limits);
+  }
+  await shot('token-limits');
+
+  // Two credits: two requests, then 429 until the refill, with Retry-After.
+  assert.equal((await api(metered)).status, 200);
+  assert.equal((await api(metered)).status, 200);
+  const refused = await fetch(`${BASE}/tokens`, { headers: { Authorization: `Bearer ${metered}` } });
+  assert.equal(refused.status, 429);
+  assert.ok(Number(refused.headers.get('retry-after')) > 80000, refused.headers.get('retry-after'));
+  assert.equal((await refused.json()).detail, 'this token has no credits left');
+
+  await logout();
+  await login(user);
+  const listed = (await row(metered).locator('td.limits').textContent()).replace(/\s+/g, ' ');
+  assert.match(listed, /5 requests per minute/);
+  assert.match(listed, /from 127\.0\.0\.0\/8, ::1\/128/);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
+  await shot('tokens-limits');
 });
 
 test('no token or hash ever appeared in a URL', () => {

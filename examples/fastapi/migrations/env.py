@@ -17,8 +17,9 @@ target_metadata = Base.metadata
 # extension's.  Autogenerate compares tables, not functions.  The table
 # CREATE EXTENSION creates for the application, api_tokens.api_tokens, is
 # mapped in app/models.py like any other; the other tables the extension
-# creates (api_token_rotations and api_token_events, since 1.1) are its to
-# create and alter, not the migrations', and are left out by include_name.
+# creates (api_token_rotations and api_token_events, since 1.1, and
+# api_token_limits, since 1.2) are its to create and alter, not the
+# migrations', and are left out by include_name.
 
 
 def run_migrations_offline() -> None:

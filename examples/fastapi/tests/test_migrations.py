@@ -56,11 +56,15 @@ def test_extension_tables_read_by_the_application_match(connection):
     assert [d for d in compare_metadata(context, EXTENSION_METADATA) if d[0] != "remove_table_comment"] == []
 
 
-@pytest.mark.parametrize("schema, table", [(None, "users"), (EXTENSION_SCHEMA, "api_tokens")])
+@pytest.mark.parametrize("schema, table", [(None, "users"), (EXTENSION_SCHEMA, "api_tokens"),
+                                           (EXTENSION_SCHEMA, "api_token_limits")])
 def test_constraint_names_match(connection, schema, table):
     """Autogenerate compares index names but not primary or foreign key names."""
     db = inspect(connection)
-    model = Base.metadata.tables[f"{schema}.{table}" if schema else table]
+    key = f"{schema}.{table}" if schema else table
+    model = Base.metadata.tables.get(key)
+    if model is None:
+        model = EXTENSION_METADATA.tables[key]
     assert db.get_pk_constraint(table, schema)["name"] == model.primary_key.name
     assert {fk["name"] for fk in db.get_foreign_keys(table, schema)} == \
         {fk.name for fk in model.foreign_key_constraints}
@@ -81,11 +85,11 @@ def test_the_extension_lives_in_a_schema_only_a_superuser_can_create_in(connecti
     assert tuple(row) == (EXTENSION_SCHEMA, True, True, False)
 
 
-def test_migration_0003_updated_the_extension_and_granted_what_the_application_uses(connection):
+def test_migrations_0003_and_0005_updated_the_extension_and_granted_what_the_application_uses(connection):
     assert connection.execute(text(
-        "SELECT extversion FROM pg_extension WHERE extname = 'api_tokens'")).scalar_one() == "1.1"
+        "SELECT extversion FROM pg_extension WHERE extname = 'api_tokens'")).scalar_one() == "1.2"
     # Exactly these: granted to the role itself (PUBLIC may execute the pure
-    # functions, api_token_generate and the like).
+    # functions, api_token_generate, api_token_http and the like).
     granted = connection.execute(text(
         "SELECT p.oid::regprocedure::text FROM pg_proc p CROSS JOIN LATERAL aclexplode(p.proacl) a"
         " WHERE a.grantee = CAST(:role AS regrole) AND a.privilege_type = 'EXECUTE'"),
@@ -100,9 +104,29 @@ def test_migration_0003_updated_the_extension_and_granted_what_the_application_u
         "api_tokens.api_token_revoke_leaked(text[])",
         "api_tokens.api_token_successor(uuid)",
         "api_tokens.api_token_revoke_family(uuid)",
+        # 0005
+        "api_tokens.api_token_verify(text,text[],inet,integer)",
+        "api_tokens.api_token_set_rate_limit(uuid,integer,interval)",
+        "api_tokens.api_token_set_credits(uuid,bigint,bigint,interval)",
+        "api_tokens.api_token_set_allowed_addresses(uuid,cidr[])",
     }
+    assert connection.execute(text(
+        "SELECT has_function_privilege(:role, 'api_tokens.api_token_http(text, text[])', 'EXECUTE')"),
+        {"role": APP_ROLE}).scalar_one()
     privileges = dict(connection.execute(text(
         "SELECT t, has_table_privilege(:role, t, 'SELECT') OR has_any_column_privilege(:role, t, 'SELECT')"
-        "  FROM unnest(ARRAY['api_tokens.api_token_rotations', 'api_tokens.api_token_events']) t"),
+        "  FROM unnest(ARRAY['api_tokens.api_token_rotations', 'api_tokens.api_token_events',"
+        "                    'api_tokens.api_token_limits']) t"),
         {"role": APP_ROLE}).all())
-    assert privileges == {"api_tokens.api_token_rotations": True, "api_tokens.api_token_events": False}
+    assert privileges == {"api_tokens.api_token_rotations": True, "api_tokens.api_token_events": False,
+                          "api_tokens.api_token_limits": True}
+    # Of api_token_limits, every column but the extension's bookkeeping;
+    # nothing but SELECT on any.
+    columns = dict(connection.execute(text(
+        "SELECT attname, has_column_privilege(:role, attrelid, attnum, 'SELECT')"
+        "  FROM pg_attribute WHERE attrelid = CAST('api_tokens.api_token_limits' AS regclass)"
+        "   AND attnum > 0 AND NOT attisdropped"), {"role": APP_ROLE}).all())
+    assert {c for c, readable in columns.items() if not readable} == {"credits_version"}
+    assert not connection.execute(text(
+        "SELECT has_any_column_privilege(:role, 'api_tokens.api_token_limits', 'INSERT, UPDATE')"
+        "    OR has_table_privilege(:role, 'api_tokens.api_token_limits', 'DELETE')"), {"role": APP_ROLE}).scalar_one()

@@ -132,6 +132,32 @@ def test_property_admin_actions(browser, new_web_user, pasted, target, action, e
     post_form(b, path, [("csrf_token", csrf), ("tokens", pasted), ("user", target)], encoding, [pasted, target])
 
 
+NUMBERS = st.one_of(ANY_TEXT, st.integers(-10, 10 ** 20).map(str))
+PERIODS = st.one_of(ANY_TEXT, st.sampled_from(["", "1", "60", "3600", "86400", "604800"]))
+NETWORKS = st.one_of(st.ip_addresses().map(str), st.tuples(st.ip_addresses(), st.integers(0, 129)).map(
+    lambda a: f"{a[0]}/{a[1]}"), ANY_TEXT)
+
+
+@pytest.fixture
+def limited_token(new_caller):
+    return new_caller()
+
+
+@given(limit=st.one_of(ANY_TEXT, st.sampled_from(["rate", "credits", "addresses"])),
+       action=st.one_of(ANY_TEXT, st.sampled_from(["set", "remove"])), number=NUMBERS, refill=NUMBERS,
+       period=PERIODS, addresses=st.lists(NETWORKS, max_size=4).map(", ".join), encoding=ENCODINGS)
+@EXAMPLES
+def test_property_admin_limits(signed_in, limited_token, limit, action, number, refill, period, addresses,
+                               encoding):
+    path = f"/admin/tokens/{limited_token.token_id}/limits"
+    csrf = csrf_of(signed_in.get(path))
+    r = post_form(signed_in, path, [
+        ("csrf_token", csrf), ("limit", limit), ("action", action), ("max_requests", number), ("per", period),
+        ("remaining", number), ("refill", refill), ("refill_every", period), ("addresses", addresses)],
+        encoding, [limit, action, number, refill, period, addresses])
+    assert r.status_code in (303, 400, 403, 422), r.text  # 403: a charset that garbles the CSRF token
+
+
 JSON_VALUES = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), ANY_TEXT),
     lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(ANY_TEXT, children, max_size=4)),

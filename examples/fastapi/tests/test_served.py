@@ -10,9 +10,9 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
-from app.bootstrap import set_login
+from app.bootstrap import issue_token, set_login
 
 BASE = os.environ.get("SERVED_BASE_URL", "")
 PROXY_ADDRESS = "127.0.0.2"  # in the server's TRUSTED_PROXIES
@@ -106,3 +106,21 @@ def test_forwarded_https_is_believed_from_the_trusted_proxy_only(user):
         assert login(c, *user, headers=headers).status_code == 303
     with client() as c:
         assert login(c, *user, headers=headers).status_code == 403
+
+
+def test_allowlists_see_the_client_behind_the_trusted_proxy():
+    """A token allowed from 203.0.113.0/24 only: through the trusted proxy,
+    the forwarded address is the client's; from anyone else, the peer's
+    (its X-Forwarded-For is not believed)."""
+    engine = create_engine(os.environ["ADMIN_DATABASE_URL"], future=True)
+    with engine.begin() as conn:
+        _, token_id, token = issue_token(conn, f"{uuid.uuid4()}@example.com", "behind a proxy", ["tokens:read"], 3600)
+        conn.execute(text("SELECT api_tokens.api_token_set_allowed_addresses(CAST(:id AS uuid), CAST(:a AS cidr[]))"),
+                     {"id": token_id, "a": ["203.0.113.0/24"]})
+    engine.dispose()
+    auth = {"Authorization": f"Bearer {token}"}
+    with client(from_proxy=True) as c:
+        assert c.get("/tokens", headers={**auth, "X-Forwarded-For": "203.0.113.9"}).status_code == 200
+        assert c.get("/tokens", headers={**auth, "X-Forwarded-For": "198.51.100.9"}).status_code == 403
+    with client() as c:
+        assert c.get("/tokens", headers={**auth, "X-Forwarded-For": "203.0.113.9"}).status_code == 403

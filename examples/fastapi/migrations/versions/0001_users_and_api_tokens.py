@@ -75,11 +75,13 @@ def downgrade() -> None:
     # DROP EXTENSION drops the functions (and their grants) but keeps the
     # tables the extension released as ordinary application tables:
     # api_tokens and, once updated to 1.1, api_token_rotations and
-    # api_token_events (hence IF EXISTS).  The schema is dropped without
-    # CASCADE, so that anything else found in it stops the downgrade rather
-    # than vanishing.
+    # api_token_events, and to 1.2, api_token_limits (hence IF EXISTS; it
+    # refers to api_tokens, so it goes first).  The schema is dropped
+    # without CASCADE, so that anything else found in it stops the
+    # downgrade rather than vanishing.
     op.execute("DROP EXTENSION api_tokens")
-    op.execute(f"DROP TABLE IF EXISTS {SCHEMA}.api_token_rotations, {SCHEMA}.api_token_events")
+    op.execute(f"DROP TABLE IF EXISTS {SCHEMA}.api_token_limits, {SCHEMA}.api_token_rotations, "
+               f"{SCHEMA}.api_token_events")
     op.execute(f"DROP TABLE {SCHEMA}.api_tokens")
     op.execute(f"DROP SCHEMA {SCHEMA}")
     op.drop_table("users", schema="public")
