@@ -12,8 +12,9 @@ PURE_OBJS = src/token/base62.o src/token/hex.o src/token/token_format.o src/toke
 TABLES_OBJS = src/tables/rel_checks.o src/tables/catalog.o src/tables/row_access.o \
 	src/tables/limit_rows.o \
 	src/tables/token_rows.o src/tables/lineage.o src/tables/events.o src/tables/revocation.o
-ENGINE_OBJS = src/engine/last_used.o src/engine/reuse.o src/engine/use_table.o src/engine/limit_table.o \
-	src/engine/worker.o src/engine/forward.o src/engine/remote.o
+ENGINE_OBJS = src/engine/last_used.o src/engine/reuse.o src/engine/use_table.o \
+	src/engine/limit_table.o src/engine/saved_file.o src/engine/worker.o src/engine/forward.o \
+	src/engine/remote.o
 API_OBJS = src/api/token_hash.o src/api/token_functions.o src/api/sql_call.o src/api/scopes.o \
 	src/api/validate.o src/api/limit_check.o src/api/request_context.o src/api/pre_request.o src/api/issue.o \
 	src/api/revoke.o src/api/limits.o src/api/rotate.o src/api/lifecycle.o src/api/idle.o src/api/notices.o src/api/record_uses.o \

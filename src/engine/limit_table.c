@@ -31,6 +31,7 @@
 #include "utils/timestamp.h"
 
 #include "engine/limit_table.h"
+#include "engine/saved_file.h"
 #include "settings.h"
 
 #define LIMITS_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/api_tokens_limits.dat"
@@ -64,22 +65,14 @@ typedef struct LimitTableState
 	pg_atomic_uint64 last_sweep;
 } LimitTableState;
 
+/* The credits of a token as saved in the file: only those not written yet. */
 typedef struct SavedCredits
 {
 	UseKey key;
 	int64 version;
 	int64 remaining;
 	TimestampTz refilled_at;
-	bool unwritten;
 } SavedCredits;
-
-typedef struct SavedHeader
-{
-	uint32 magic;
-	uint32 version;
-	uint32 entry_size;
-	uint32 count;
-} SavedHeader;
 
 static LimitTableState *state = NULL;
 static HTAB *entries = NULL;
@@ -322,97 +315,84 @@ limit_table_written(const UnwrittenCredits *credits)
 	LWLockRelease(state->lock);
 }
 
+/* The file a clean shutdown keeps the balances in. */
+static SavedFile
+limits_file(void)
+{
+	SavedFile file = {.path = LIMITS_FILE,
+					  .what = "credits",
+					  .magic = LIMITS_FILE_MAGIC,
+					  .version = LIMITS_FILE_VERSION,
+					  .entry_size = sizeof(SavedCredits)};
+
+	return file;
+}
+
 /* Saves the credit balances at a clean shutdown of the postmaster. */
 static void
 save_credits(int code, Datum arg)
 {
-	FILE *file;
+	SavedFile file = limits_file();
 	HASH_SEQ_STATUS status;
 	LimitEntry *entry;
-	SavedHeader header = {LIMITS_FILE_MAGIC, LIMITS_FILE_VERSION, sizeof(SavedCredits), 0};
 
 	/* After a crash or an immediate shutdown the table may be half-changed: not kept. */
 	if (code != 0 || state == NULL || !use_table_stopped_in_order())
 		return;
-	file = AllocateFile(LIMITS_FILE ".tmp", PG_BINARY_W);
-	if (file == NULL)
-		goto error;
-	header.count = (uint32) hash_get_num_entries(entries);
-	if (fwrite(&header, sizeof(header), 1, file) != 1)
-		goto error;
+	saved_file_create(&file, (uint32) hash_get_num_entries(entries));
 	hash_seq_init(&status, entries);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
 		SavedCredits saved;
 
-		if (!entry->credits_known)
+		/* Only what was not written matters: the rows hold the rest. */
+		if (!entry->credits_known || !entry->unwritten)
 			continue;
 		memset(&saved, 0, sizeof(saved));
 		saved.key = entry->key;
 		saved.version = entry->version;
 		saved.remaining = entry->remaining;
 		saved.refilled_at = entry->refilled_at;
-		saved.unwritten = entry->unwritten;
-		if (fwrite(&saved, sizeof(saved), 1, file) != 1)
+		if (!saved_file_put(&file, &saved))
 		{
 			hash_seq_term(&status);
-			goto error;
+			break;
 		}
 	}
-	if (FreeFile(file) != 0)
-	{
-		file = NULL;
-		goto error;
-	}
-	(void) durable_rename(LIMITS_FILE ".tmp", LIMITS_FILE, LOG);
-	return;
-
-error:
-	ereport(LOG, (errcode_for_file_access(),
-				  errmsg("could not save api_tokens' credits to \"%s\": %m", LIMITS_FILE)));
-	if (file)
-		FreeFile(file);
-	unlink(LIMITS_FILE ".tmp");
+	saved_file_finish(&file);
 }
 
 /* Loads what the last clean shutdown saved, once, then removes the file. */
 static void
 load_credits(void)
 {
-	FILE *file = AllocateFile(LIMITS_FILE, PG_BINARY_R);
-	SavedHeader header;
+	SavedFile file = limits_file();
 	SavedCredits saved;
 	TimestampTz now = GetCurrentTimestamp();
+	uint32 count;
 
-	if (file == NULL)
+	if (!saved_file_open(&file, &count))
 		return;
-	if (fread(&header, sizeof(header), 1, file) != 1 || header.magic != LIMITS_FILE_MAGIC ||
-		header.version != LIMITS_FILE_VERSION || header.entry_size != sizeof(SavedCredits))
-		ereport(LOG,
-				(errmsg("ignoring \"%s\": not a file of this version of api_tokens", LIMITS_FILE)));
-	else
-		for (uint32 i = 0; i < header.count && fread(&saved, sizeof(saved), 1, file) == 1; i++)
-		{
-			LimitEntry *entry;
-			bool found;
+	for (uint32 i = 0; i < count && saved_file_get(&file, &saved); i++)
+	{
+		LimitEntry *entry;
+		bool found;
 
-			/* Only what was not written matters: the rows hold the rest. */
-			if (!saved.unwritten || saved.remaining < 0)
-				continue;
-			entry = hash_search(entries, &saved.key, HASH_ENTER_NULL, &found);
-			if (entry == NULL)
-				break;
-			memset((char *) entry + sizeof(UseKey), 0, sizeof(LimitEntry) - sizeof(UseKey));
-			SpinLockInit(&entry->mutex);
-			entry->credits_known = true;
-			entry->unwritten = true;
-			entry->version = saved.version;
-			entry->remaining = saved.remaining;
-			entry->refilled_at = Min(saved.refilled_at, now);
-			use_table_note_credits(saved.key.dboid);
-		}
-	FreeFile(file);
-	unlink(LIMITS_FILE);
+		if (saved.remaining < 0)
+			continue;
+		entry = hash_search(entries, &saved.key, HASH_ENTER_NULL, &found);
+		if (entry == NULL)
+			break;
+		memset((char *) entry + sizeof(UseKey), 0, sizeof(LimitEntry) - sizeof(UseKey));
+		SpinLockInit(&entry->mutex);
+		entry->credits_known = true;
+		entry->unwritten = true;
+		entry->version = saved.version;
+		entry->remaining = saved.remaining;
+		entry->refilled_at = Min(saved.refilled_at, now);
+		use_table_note_credits(saved.key.dboid);
+	}
+	saved_file_close(&file);
 }
 
 void

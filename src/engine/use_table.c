@@ -36,6 +36,7 @@
 #include "utils/hsearch.h"
 #include "utils/tuplestore.h"
 
+#include "engine/saved_file.h"
 #include "engine/use_table.h"
 #include "settings.h"
 
@@ -100,14 +101,6 @@ typedef struct SavedToken
 	bool reused;
 	bool revoke_family;
 } SavedToken;
-
-typedef struct SavedHeader
-{
-	uint32 magic;
-	uint32 version;
-	uint32 entry_size;
-	uint32 count;
-} SavedHeader;
 
 static UsesState *shared = NULL;
 static HTAB *tokens = NULL;
@@ -273,14 +266,26 @@ count_drop(DatabaseEntry *db, bool reuse)
 		SetLatch(launcher);
 }
 
+/* The file a clean shutdown keeps the table in. */
+static SavedFile
+uses_file(void)
+{
+	SavedFile file = {.path = USES_FILE,
+					  .what = "recorded uses",
+					  .magic = USES_FILE_MAGIC,
+					  .version = USES_FILE_VERSION,
+					  .entry_size = sizeof(SavedToken)};
+
+	return file;
+}
+
 /* Saves the table at a clean shutdown of the postmaster. */
 static void
 save_uses(int code, Datum arg)
 {
-	FILE *file;
+	SavedFile file = uses_file();
 	HASH_SEQ_STATUS status;
 	TokenEntry *entry;
-	SavedHeader header = {USES_FILE_MAGIC, USES_FILE_VERSION, sizeof(SavedToken), 0};
 
 	/*
 	 * A crash, or an immediate shutdown (which stops the launcher without
@@ -289,12 +294,7 @@ save_uses(int code, Datum arg)
 	 */
 	if (code != 0 || shared == NULL || !shared->launcher_stopped)
 		return;
-	file = AllocateFile(USES_FILE ".tmp", PG_BINARY_W);
-	if (file == NULL)
-		goto error;
-	header.count = (uint32) hash_get_num_entries(tokens);
-	if (fwrite(&header, sizeof(header), 1, file) != 1)
-		goto error;
+	saved_file_create(&file, (uint32) hash_get_num_entries(tokens));
 	hash_seq_init(&status, tokens);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
@@ -305,26 +305,13 @@ save_uses(int code, Datum arg)
 		saved.used_at = entry->used_at;
 		saved.reused = entry->reused;
 		saved.revoke_family = entry->revoke_family;
-		if (fwrite(&saved, sizeof(saved), 1, file) != 1)
+		if (!saved_file_put(&file, &saved))
 		{
 			hash_seq_term(&status);
-			goto error;
+			break;
 		}
 	}
-	if (FreeFile(file) != 0)
-	{
-		file = NULL;
-		goto error;
-	}
-	(void) durable_rename(USES_FILE ".tmp", USES_FILE, LOG);
-	return;
-
-error:
-	ereport(LOG, (errcode_for_file_access(),
-				  errmsg("could not save api_tokens' recorded uses to \"%s\": %m", USES_FILE)));
-	if (file)
-		FreeFile(file);
-	unlink(USES_FILE ".tmp");
+	saved_file_finish(&file);
 }
 
 /* Adds a token read from the file; its use time no later than now. */
@@ -354,22 +341,16 @@ load_token(const SavedToken *saved, TimestampTz now)
 static void
 load_saved_uses(void)
 {
-	FILE *file = AllocateFile(USES_FILE, PG_BINARY_R);
-	SavedHeader header;
+	SavedFile file = uses_file();
 	SavedToken saved;
 	TimestampTz now = GetCurrentTimestamp();
+	uint32 count;
 
-	if (file == NULL)
+	if (!saved_file_open(&file, &count))
 		return;
-	if (fread(&header, sizeof(header), 1, file) != 1 || header.magic != USES_FILE_MAGIC ||
-		header.version != USES_FILE_VERSION || header.entry_size != sizeof(SavedToken))
-		ereport(LOG,
-				(errmsg("ignoring \"%s\": not a file of this version of api_tokens", USES_FILE)));
-	else
-		for (uint32 i = 0; i < header.count && fread(&saved, sizeof(saved), 1, file) == 1; i++)
-			load_token(&saved, now);
-	FreeFile(file);
-	unlink(USES_FILE);
+	for (uint32 i = 0; i < count && saved_file_get(&file, &saved); i++)
+		load_token(&saved, now);
+	saved_file_close(&file);
 }
 
 void
