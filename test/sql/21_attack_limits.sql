@@ -62,7 +62,10 @@ SELECT set_config('api_tokens.max_idle', '0', true);
 RESET ROLE;
 SET ROLE lim_owner;
 ALTER DATABASE attack_limits SET api_tokens.max_idle = 0;
+-- (Its message differs between versions: only the SQLSTATE is shown.)
+\set VERBOSITY sqlstate
 ALTER ROLE lim_app SET api_tokens.max_idle = 0;
+\set VERBOSITY terse
 RESET ROLE;
 
 -------------------------------------------------------------------------------
