@@ -148,18 +148,24 @@ from_configuration(GucSource source)
 		   source == PGC_S_USER || source == PGC_S_DATABASE_USER;
 }
 
+/*
+ * The check of a policy setting given as a duration: 0, or at least
+ * min_seconds.  A value from the configuration that has to be refused is
+ * kept in refused, so that what the policy governs refuses to run.
+ */
 static bool
-check_max_lifetime(char **newval, void **extra, GucSource source)
+check_policy_duration(char **newval, void **extra, GucSource source, int min_seconds,
+					  const char *detail, char *refused, size_t refused_size)
 {
 	int seconds;
 	int *parsed;
 
-	if (*newval == NULL || !parse_duration(*newval, &seconds))
+	if (*newval == NULL || !parse_duration(*newval, &seconds) ||
+		(seconds > 0 && seconds < min_seconds))
 	{
-		GUC_check_errdetail("A lifetime is a duration such as '365d', '8760h' or '365 days', "
-							"or 0 for no limit.");
+		GUC_check_errdetail("%s", detail);
 		if (*newval != NULL && from_configuration(source))
-			strlcpy(refused_max_lifetime, *newval, sizeof(refused_max_lifetime));
+			strlcpy(refused, *newval, refused_size);
 		return false;
 	}
 	parsed = compat_guc_malloc(sizeof(int));
@@ -168,6 +174,15 @@ check_max_lifetime(char **newval, void **extra, GucSource source)
 	*parsed = seconds;
 	*extra = parsed;
 	return true;
+}
+
+static bool
+check_max_lifetime(char **newval, void **extra, GucSource source)
+{
+	return check_policy_duration(
+		newval, extra, source, 0,
+		"A lifetime is a duration such as '365d', '8760h' or '365 days', or 0 for no limit.",
+		refused_max_lifetime, sizeof(refused_max_lifetime));
 }
 
 static void
@@ -179,24 +194,10 @@ assign_max_lifetime(const char *newval, void *extra)
 static bool
 check_max_idle(char **newval, void **extra, GucSource source)
 {
-	int seconds;
-	int *parsed;
-
-	if (*newval == NULL || !parse_duration(*newval, &seconds) ||
-		(seconds > 0 && seconds < MIN_IDLE_SECONDS))
-	{
-		GUC_check_errdetail("An inactivity limit is a duration of at least an hour, such as "
-							"'90d' or '90 days', or 0 for none.");
-		if (*newval != NULL && from_configuration(source))
-			strlcpy(refused_max_idle, *newval, sizeof(refused_max_idle));
-		return false;
-	}
-	parsed = compat_guc_malloc(sizeof(int));
-	if (parsed == NULL)
-		return false;
-	*parsed = seconds;
-	*extra = parsed;
-	return true;
+	return check_policy_duration(newval, extra, source, MIN_IDLE_SECONDS,
+								 "An inactivity limit is a duration of at least an hour, such as "
+								 "'90d' or '90 days', or 0 for none.",
+								 refused_max_idle, sizeof(refused_max_idle));
 }
 
 static void

@@ -24,18 +24,31 @@
 #include "tables/limit_rows.h"
 #include "tables/row_access.h"
 
+/*
+ * The last index seen written: a btree root, once set, is never unset, so
+ * this backend need not read that index's metapage again (after a TRUNCATE
+ * it only probes an empty index).
+ */
+static Oid written_index = InvalidOid;
+
 /* True while the btree index has never held an entry: no row can match. */
 static bool
 index_never_written(Oid indexoid)
 {
-	Relation index = index_open(indexoid, AccessShareLock);
-	Buffer buffer = ReadBuffer(index, BTREE_METAPAGE);
+	Relation index;
+	Buffer buffer;
 	bool empty;
 
+	if (indexoid == written_index)
+		return false;
+	index = index_open(indexoid, AccessShareLock);
+	buffer = ReadBuffer(index, BTREE_METAPAGE);
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	empty = BTPageGetMeta(BufferGetPage(buffer))->btm_root == P_NONE;
 	UnlockReleaseBuffer(buffer);
 	index_close(index, NoLock);
+	if (!empty)
+		written_index = indexoid;
 	return empty;
 }
 

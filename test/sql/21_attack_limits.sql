@@ -139,6 +139,25 @@ SELECT status FROM tokens.api_token_validate(:'tok');
 ALTER TABLE tokens.api_token_limits_away RENAME TO api_token_limits;
 SELECT status FROM tokens.api_token_verify(:'tok', NULL, '10.0.0.1', 0);
 
+-------------------------------------------------------------------------------
+-- attack_invalid_max_idle: a value stored before the library was loaded
+-- (ALTER DATABASE cannot check it then) is only warned about when the
+-- library loads, and the setting keeps its default, no limit.  Validation
+-- then refuses to run, rather than run without the policy.
+-------------------------------------------------------------------------------
+\c attack_limits
+ALTER DATABASE attack_limits SET api_tokens.max_idle = '90 parsecs';
+\c attack_limits
+SET client_min_messages = error;
+\set VERBOSITY default
+SELECT status FROM tokens.api_token_verify(:'tok', NULL, '10.0.0.1', 0);
+SELECT status FROM tokens.api_token_validate(:'tok');
+\set VERBOSITY terse
+ALTER DATABASE attack_limits RESET api_tokens.max_idle;
+\c attack_limits
+SET client_min_messages = warning;
+SELECT status FROM tokens.api_token_verify(:'tok', NULL, '10.0.0.1', 0);
+
 -- After all of it, nobody but the superuser could change anything.
 SELECT rolname, rolsuper FROM pg_roles WHERE rolname IN ('lim_owner', 'lim_app') ORDER BY 1;
 
