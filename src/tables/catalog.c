@@ -279,7 +279,10 @@ unique_index(Relation rel, const char *qname, AttrNumber att, const char *column
 	Oid index = rel_checks_find_index(rel, att, true, NULL);
 
 	if (!OidIsValid(index))
-		rel_checks_refuse(qname, psprintf("it has no unique index on %s", column), NULL, NULL);
+		rel_checks_refuse(qname, psprintf("it has no unique index on %s", column),
+						  "The index must be a btree on that column alone, without predicate, "
+						  "and not deferrable.",
+						  NULL);
 	return index;
 }
 

@@ -182,7 +182,9 @@ rel_checks_max_chars(int32 typmod)
  * A valid btree index whose first key is first and, unless second is
  * InvalidAttrNumber, whose second key is second (in ascending order); if
  * unique, it must also be unique on exactly the first column, without
- * predicate or expressions.
+ * predicate or expressions, and checked at once (a deferrable one lets a
+ * transaction hold duplicates until it commits): then no snapshot sees two
+ * rows with one key.
  */
 static Oid
 find_index(Relation rel, AttrNumber first, AttrNumber second, bool unique, Oid *collation)
@@ -202,7 +204,7 @@ find_index(Relation rel, AttrNumber first, AttrNumber second, bool unique, Oid *
 			usable = usable && form->indnkeyatts >= 2 && form->indkey.values[1] == second &&
 					 (index->rd_indoption[1] & INDOPTION_DESC) == 0;
 		if (unique)
-			usable = usable && form->indisunique && form->indnkeyatts == 1 &&
+			usable = usable && form->indisunique && form->indimmediate && form->indnkeyatts == 1 &&
 					 RelationGetIndexPredicate(index) == NIL;
 		if (usable)
 		{

@@ -140,6 +140,19 @@ ALTER TABLE tokens.api_token_limits_away RENAME TO api_token_limits;
 SELECT status FROM tokens.api_token_verify(:'tok', NULL, '10.0.0.1', 0);
 
 -------------------------------------------------------------------------------
+-- attack_deferrable_limits_key: a unique key checked only at commit lets a
+-- transaction hold two rows of one token (the row a validation finds, by
+-- index or where it last was, would depend on which it meets first): such
+-- a table is refused until its key is checked at once again.
+-------------------------------------------------------------------------------
+ALTER TABLE tokens.api_token_limits DROP CONSTRAINT api_token_limits_pkey,
+    ADD CONSTRAINT api_token_limits_pkey PRIMARY KEY (token_id) DEFERRABLE;
+SELECT status FROM tokens.api_token_verify(:'tok', NULL, '10.0.0.1', 0);
+ALTER TABLE tokens.api_token_limits DROP CONSTRAINT api_token_limits_pkey,
+    ADD CONSTRAINT api_token_limits_pkey PRIMARY KEY (token_id);
+SELECT status FROM tokens.api_token_verify(:'tok', NULL, '10.0.0.1', 0);
+
+-------------------------------------------------------------------------------
 -- attack_invalid_max_idle: a value stored before the library was loaded
 -- (ALTER DATABASE cannot check it then) is only warned about when the
 -- library loads, and the setting keeps its default, no limit.  Validation
