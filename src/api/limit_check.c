@@ -135,29 +135,27 @@ spend_credits(const ExtTables *tables, const UseKey *key, Datum token_id, const 
 	return TOKEN_USAGE_EXCEEDED;
 }
 
-TokenStatus
-limit_check(Oid nspoid, Datum token_id, const ValidationRequest *request, Validation *out)
+/* True if both TIDs are the same, or both invalid. */
+static bool
+same_row(const ItemPointerData *a, const ItemPointerData *b)
 {
-	const ExtTables *tables = ext_tables_of(nspoid);
-	TokenLimits limits;
-	UseKey key;
+	return memcmp(a, b, sizeof(ItemPointerData)) == 0;
+}
 
-	if (!tables->has_limits || !limit_rows_read(tables, token_id, &limits))
-		return TOKEN_VALID;
-	if (limits.invalid)
+/* The address, then the rate, then the credits. */
+static TokenStatus
+apply_limits(const ExtTables *tables, const UseKey *key, Datum token_id, const TokenLimits *limits,
+			 const ValidationRequest *request, Validation *out)
+{
+	if (limits->invalid)
 		refuse_invalid(token_id);
 
-	if (limits.allowed_addresses != NULL &&
+	if (limits->allowed_addresses != NULL &&
 		(!request->has_address ||
-		 !address_allowed(token_id, limits.allowed_addresses, request->address)))
+		 !address_allowed(token_id, limits->allowed_addresses, request->address)))
 		return TOKEN_ADDRESS_DENIED;
 
-	memset(&key, 0, sizeof(key));
-	key.dboid = MyDatabaseId;
-	key.nspoid = nspoid;
-	memcpy(key.token_id.data, DatumGetUUIDP(token_id)->data, UUID_LEN);
-
-	if (limits.has_rate)
+	if (limits->has_rate)
 	{
 		int64 retry_us = 0;
 
@@ -169,7 +167,7 @@ limit_check(Oid nspoid, Datum token_id, const ValidationRequest *request, Valida
 							DatumGetCString(DirectFunctionCall1(uuid_out, token_id))),
 					 errhint("Add api_tokens to shared_preload_libraries, or remove the limit "
 							 "with api_token_set_rate_limit(token_id, NULL, NULL).")));
-		if (limit_table_count_request(&key, limits.rate_limit, limits.rate_window_us,
+		if (limit_table_count_request(key, limits->rate_limit, limits->rate_window_us,
 									  GetCurrentTimestamp(), &retry_us) != LIMIT_ALLOWED)
 		{
 			out->retry_after = seconds_after(retry_us);
@@ -177,7 +175,45 @@ limit_check(Oid nspoid, Datum token_id, const ValidationRequest *request, Valida
 		}
 	}
 
-	if (limits.has_credits)
-		return spend_credits(tables, &key, token_id, &limits.credits, request->cost, out);
+	if (limits->has_credits)
+		return spend_credits(tables, key, token_id, &limits->credits, request->cost, out);
 	return TOKEN_VALID;
+}
+
+TokenStatus
+limit_check(Oid nspoid, Datum token_id, const ValidationRequest *request, Validation *out)
+{
+	const ExtTables *tables = ext_tables_of(nspoid);
+	TokenLimits limits;
+	UseKey key;
+	ItemPointerData hint;
+	ItemPointerData row;
+	TokenStatus status;
+
+	if (!tables->has_limits || !limit_rows_may_exist(tables))
+		return TOKEN_VALID;
+	memset(&key, 0, sizeof(key));
+	key.dboid = MyDatabaseId;
+	key.nspoid = nspoid;
+	memcpy(key.token_id.data, DatumGetUUIDP(token_id)->data, UUID_LEN);
+
+	/*
+	 * With the library preloaded, the shared table remembers where a
+	 * limited token's row is: read there, it costs no second index probe.
+	 */
+	ItemPointerSetInvalid(&hint);
+	if (use_table_enabled())
+		limit_table_row_hint(&key, &hint);
+	row = hint;
+	if (!limit_rows_read(tables, token_id, &row, &limits))
+	{
+		if (ItemPointerIsValid(&hint))
+			limit_table_note_row(&key, &row);
+		return TOKEN_VALID;
+	}
+	status = apply_limits(tables, &key, token_id, &limits, request, out);
+	/* After counting, which adds the token to the shared table. */
+	if (use_table_enabled() && !same_row(&hint, &row))
+		limit_table_note_row(&key, &row);
+	return status;
 }

@@ -45,6 +45,8 @@ typedef struct LimitEntry
 {
 	UseKey key;
 	slock_t mutex; /* protects the fields below */
+	/* Where the token's limits row was last found (a hint, see limit_rows_read). */
+	ItemPointerData row;
 	/* The rate window. */
 	int64 window_us;
 	TimestampTz window_start;
@@ -153,8 +155,42 @@ find_entry(const UseKey *key, TimestampTz now)
 	{
 		memset((char *) entry + sizeof(UseKey), 0, sizeof(LimitEntry) - sizeof(UseKey));
 		SpinLockInit(&entry->mutex);
+		ItemPointerSetInvalid(&entry->row);
 	}
 	return entry;
+}
+
+void
+limit_table_row_hint(const UseKey *key, ItemPointer row)
+{
+	LimitEntry *entry;
+
+	ItemPointerSetInvalid(row);
+	LWLockAcquire(state->lock, LW_SHARED);
+	entry = hash_search(entries, key, HASH_FIND, NULL);
+	if (entry != NULL)
+	{
+		SpinLockAcquire(&entry->mutex);
+		*row = entry->row;
+		SpinLockRelease(&entry->mutex);
+	}
+	LWLockRelease(state->lock);
+}
+
+void
+limit_table_note_row(const UseKey *key, const ItemPointerData *row)
+{
+	LimitEntry *entry;
+
+	LWLockAcquire(state->lock, LW_SHARED);
+	entry = hash_search(entries, key, HASH_FIND, NULL);
+	if (entry != NULL)
+	{
+		SpinLockAcquire(&entry->mutex);
+		entry->row = *row;
+		SpinLockRelease(&entry->mutex);
+	}
+	LWLockRelease(state->lock);
 }
 
 LimitOutcome
@@ -289,6 +325,7 @@ limit_table_unwritten(Oid dboid, int *count)
 			out[n].remaining = entry->remaining;
 			out[n].refilled_at = entry->refilled_at;
 			out[n].changes = entry->changes;
+			out[n].row = entry->row;
 			n++;
 		}
 		SpinLockRelease(&entry->mutex);
@@ -385,6 +422,7 @@ load_credits(void)
 			break;
 		memset((char *) entry + sizeof(UseKey), 0, sizeof(LimitEntry) - sizeof(UseKey));
 		SpinLockInit(&entry->mutex);
+		ItemPointerSetInvalid(&entry->row);
 		entry->credits_known = true;
 		entry->unwritten = true;
 		entry->version = saved.version;

@@ -128,7 +128,10 @@ use_table_shmem_request(void)
 	RequestNamedLWLockTranche("api_tokens", 1);
 }
 
-/* The database's entry; created if missing and room can be found (exclusive lock). */
+/*
+ * The database's entry (found under either lock); created if missing and
+ * room can be found (exclusive lock).
+ */
 static DatabaseEntry *
 database_entry(Oid dboid, bool create)
 {
@@ -732,6 +735,22 @@ void
 use_table_note_credits(Oid dboid)
 {
 	DatabaseEntry *db;
+	bool already;
+
+	/*
+	 * Already noted (until the flusher takes it, every flush interval): a
+	 * shared lock suffices to see it, so that spenders of many tokens do
+	 * not queue for the exclusive one.
+	 */
+	if (IsUnderPostmaster)
+	{
+		LWLockAcquire(shared->lock, LW_SHARED);
+		db = database_entry(dboid, false);
+		already = db != NULL && db->credits_waiting;
+		LWLockRelease(shared->lock);
+		if (already)
+			return;
+	}
 
 	/* The postmaster loading saved credits is alone: no lock to take. */
 	if (IsUnderPostmaster)

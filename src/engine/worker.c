@@ -357,27 +357,64 @@ typedef struct CreditsBatch
 	bool *done;
 } CreditsBatch;
 
+/* Writes the balances of one schema's tokens, credits[0..n). */
+static void
+write_schema_credits(Oid nspoid, const UnwrittenCredits *credits, int n, bool *done)
+{
+	const ExtTables *tables;
+	CreditsWrite *writes;
+
+	/* A schema dropped (DROP EXTENSION ... CASCADE): nothing to write to, ever. */
+	if (!SearchSysCacheExists1(NAMESPACEOID, ObjectIdGetDatum(nspoid)))
+	{
+		memset(done, true, sizeof(bool) * n);
+		return;
+	}
+	tables = ext_tables_of(nspoid);
+	if (!tables->has_limits)
+	{
+		memset(done, true, sizeof(bool) * n);
+		return;
+	}
+	writes = palloc(sizeof(CreditsWrite) * n);
+	for (int i = 0; i < n; i++)
+	{
+		writes[i].token_id = UUIDPGetDatum(&credits[i].key.token_id);
+		writes[i].version = credits[i].version;
+		writes[i].remaining = credits[i].remaining;
+		writes[i].refilled_at = credits[i].refilled_at;
+		writes[i].row = credits[i].row;
+	}
+	limit_rows_write_credits(tables, writes, n, done);
+	pfree(writes);
+}
+
+/* A batch, sorted by schema: each schema's run written through one opening of its table. */
 static void
 write_credits_batch(void *arg)
 {
 	CreditsBatch *batch = arg;
+	int start = 0;
 
-	for (int i = 0; i < batch->n; i++)
+	while (start < batch->n)
 	{
-		const UnwrittenCredits *c = &batch->credits[i];
-		const ExtTables *tables;
+		Oid nspoid = batch->credits[start].key.nspoid;
+		int end = start + 1;
 
-		/* A schema dropped (DROP EXTENSION ... CASCADE): nothing to write to, ever. */
-		if (!SearchSysCacheExists1(NAMESPACEOID, ObjectIdGetDatum(c->key.nspoid)))
-		{
-			batch->done[i] = true;
-			continue;
-		}
-		tables = ext_tables_of(c->key.nspoid);
-		batch->done[i] = !tables->has_limits ||
-						 limit_rows_write_credits(tables, UUIDPGetDatum(&c->key.token_id),
-												  c->version, c->remaining, c->refilled_at);
+		while (end < batch->n && batch->credits[end].key.nspoid == nspoid)
+			end++;
+		write_schema_credits(nspoid, batch->credits + start, end - start, batch->done + start);
+		start = end;
 	}
+}
+
+static int
+by_schema(const void *a, const void *b)
+{
+	Oid x = ((const UnwrittenCredits *) a)->key.nspoid;
+	Oid y = ((const UnwrittenCredits *) b)->key.nspoid;
+
+	return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /*
@@ -396,6 +433,7 @@ write_credits(Oid dboid)
 	if (!use_table_take_credits(dboid))
 		return NULL;
 	credits = limit_table_unwritten(dboid, &n);
+	qsort(credits, n, sizeof(UnwrittenCredits), by_schema);
 	for (int start = 0; start < n && error == NULL; start += FLUSH_BATCH)
 	{
 		CreditsBatch batch = {credits + start, Min(FLUSH_BATCH, n - start), NULL};

@@ -16,6 +16,7 @@
 #include "access/nbtree.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/datetime.h"
@@ -50,6 +51,12 @@ index_never_written(Oid indexoid)
 	if (!empty)
 		written_index = indexoid;
 	return empty;
+}
+
+bool
+limit_rows_may_exist(const ExtTables *tables)
+{
+	return tables->has_limits && !index_never_written(tables->limits.by_token);
 }
 
 int64
@@ -99,8 +106,29 @@ read_credits(RowAccess *ra, const LimitsTable *t, CreditsRow *credits, bool *inv
 	return true;
 }
 
+/* Finds token_id's row, at *row if it is still there, else by the index. */
+static bool
+find_row(RowAccess *ra, const LimitsTable *t, Datum token_id, ItemPointer row)
+{
+	ItemPointerData found_at;
+
+	if (row != NULL && row_access_fetch_root(ra, row) &&
+		row_access_uuid_equals(ra, t->att_token_id, token_id))
+		return true;
+	if (row_access_find_root(ra, t->by_token, F_UUID_EQ, InvalidOid, token_id, &found_at) &&
+		row_access_uuid_equals(ra, t->att_token_id, token_id))
+	{
+		if (row != NULL)
+			*row = found_at;
+		return true;
+	}
+	if (row != NULL)
+		ItemPointerSetInvalid(row);
+	return false;
+}
+
 bool
-limit_rows_read(const ExtTables *tables, Datum token_id, TokenLimits *limits)
+limit_rows_read(const ExtTables *tables, Datum token_id, ItemPointer row, TokenLimits *limits)
 {
 	const LimitsTable *t = &tables->limits;
 	Relation rel;
@@ -110,12 +138,15 @@ limit_rows_read(const ExtTables *tables, Datum token_id, TokenLimits *limits)
 	Datum value;
 
 	memset(limits, 0, sizeof(*limits));
-	if (!tables->has_limits || index_never_written(t->by_token))
+	if (!limit_rows_may_exist(tables))
+	{
+		if (row != NULL)
+			ItemPointerSetInvalid(row);
 		return false;
+	}
 	rel = table_open(t->relid, AccessShareLock);
 	row_access_begin(&ra, rel, t->owner, false);
-	found = row_access_find(&ra, t->by_token, F_UUID_EQ, InvalidOid, token_id) &&
-			row_access_uuid_equals(&ra, t->att_token_id, token_id);
+	found = find_row(&ra, t, token_id, row);
 	if (found)
 	{
 		bool window_null;
@@ -137,7 +168,8 @@ limit_rows_read(const ExtTables *tables, Datum token_id, TokenLimits *limits)
 			limits->allowed_addresses = DatumGetArrayTypePCopy(value);
 	}
 	row_access_end(&ra);
-	table_close(rel, AccessShareLock);
+	/* Kept to the end of the transaction, as a statement would. */
+	table_close(rel, NoLock);
 	return found;
 }
 
@@ -229,28 +261,34 @@ has_credits_version(RowAccess *ra, const LimitsTable *t, int64 version)
 	return !version_null && !credits_null && have == version;
 }
 
-bool
-limit_rows_write_credits(const ExtTables *tables, Datum token_id, int64 version, int64 remaining,
-						 TimestampTz refilled_at)
+void
+limit_rows_write_credits(const ExtTables *tables, const CreditsWrite *writes, int n, bool *done)
 {
 	const LimitsTable *t = &tables->limits;
 	RowAccess ra;
 	Relation rel = open_for_write(t, &ra);
-	bool done = true;
 
-	if (row_access_find(&ra, t->by_token, F_UUID_EQ, InvalidOid, token_id))
+	for (int i = 0; i < n; i++)
 	{
-		RowLock lock = row_access_lock(&ra, LockWaitSkip);
+		const CreditsWrite *w = &writes[i];
+		ItemPointerData row = w->row;
 
-		if (lock == ROW_BUSY)
-			done = false;
-		/* Set again since (another version), or removed: the setter's balance stands. */
-		else if (lock == ROW_LOCKED && row_access_uuid_equals(&ra, t->att_token_id, token_id) &&
-				 has_credits_version(&ra, t, version))
-			update_credits(&ra, t, remaining, refilled_at);
+		CHECK_FOR_INTERRUPTS();
+		done[i] = true;
+		if (find_row(&ra, t, w->token_id, &row))
+		{
+			RowLock lock = row_access_lock(&ra, LockWaitSkip);
+
+			if (lock == ROW_BUSY)
+				done[i] = false;
+			/* Set again since (another version), or removed: the setter's balance stands. */
+			else if (lock == ROW_LOCKED &&
+					 row_access_uuid_equals(&ra, t->att_token_id, w->token_id) &&
+					 has_credits_version(&ra, t, w->version))
+				update_credits(&ra, t, w->remaining, w->refilled_at);
+		}
 	}
 	close_after_write(&ra, rel);
-	return done;
 }
 
 /* The values of a new or changed row, column by column. */

@@ -8,6 +8,7 @@
 
 #include "postgres.h"
 
+#include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/timestamp.h"
 
@@ -40,8 +41,23 @@ typedef struct TokenLimits
 	bool invalid;
 } TokenLimits;
 
-/* The limits of token_id, if it has a row (false otherwise, and fast when none has). */
-extern bool limit_rows_read(const ExtTables *tables, Datum token_id, TokenLimits *limits);
+/*
+ * False while no token can have limits (the table's unique index has never
+ * held an entry): read without a probe, most databases stop here.
+ */
+extern bool limit_rows_may_exist(const ExtTables *tables);
+
+/*
+ * The limits of token_id, if it has a row (false otherwise, and fast when
+ * none has).  row, when not NULL, is where to look first: the root TID of
+ * the row as a previous read gave it, or invalid.  A row found there is
+ * the token's only if it is the version this snapshot sees and holds this
+ * token_id (the unique index allows no other); otherwise the index is
+ * probed.  On return, row is the TID the index holds for the row found
+ * (invalid if none).
+ */
+extern bool limit_rows_read(const ExtTables *tables, Datum token_id, ItemPointer row,
+							TokenLimits *limits);
 
 /*
  * Applies the refills due by now to remaining and refilled_at: a refill
@@ -60,13 +76,25 @@ extern bool limit_rows_refill(const CreditsRow *row, TimestampTz now, int64 *rem
 extern bool limit_rows_spend(const ExtTables *tables, Datum token_id, int32 cost, TimestampTz now,
 							 int64 *remaining, TimestampTz *refilled_at);
 
+/* A balance counted in shared memory, to be written to the token's row. */
+typedef struct CreditsWrite
+{
+	Datum token_id;
+	int64 version; /* the credits version it was counted from */
+	int64 remaining;
+	TimestampTz refilled_at;
+	ItemPointerData row; /* where to look first, as for limit_rows_read */
+} CreditsWrite;
+
 /*
- * Writes credits spent in shared memory to the row, unless the credits
- * were set again since (another version) or the row is locked (false: try
- * later).  True when nothing more is to be done.
+ * Writes balances to their rows through one opening of the table (one
+ * executor state for them all).  A row whose credits were set again since
+ * (another version), or that is gone, keeps what the setter wrote.
+ * done[i] is false only when the row was locked by another transaction:
+ * try later.
  */
-extern bool limit_rows_write_credits(const ExtTables *tables, Datum token_id, int64 version,
-									 int64 remaining, TimestampTz refilled_at);
+extern void limit_rows_write_credits(const ExtTables *tables, const CreditsWrite *writes, int n,
+									 bool *done);
 
 /* What a setter changes; the other columns of the row stay. */
 typedef enum LimitKind

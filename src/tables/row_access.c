@@ -17,6 +17,7 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/bufmgr.h"
 #include "utils/datum.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -114,6 +115,56 @@ row_access_find(RowAccess *ra, Oid indexoid, RegProcedure eq, Oid collation, Dat
 
 	index_endscan(scan);
 	index_close(index, NoLock);
+	return found;
+}
+
+bool
+row_access_find_root(RowAccess *ra, Oid indexoid, RegProcedure eq, Oid collation, Datum key,
+					 ItemPointer root)
+{
+	Relation index = index_open(indexoid, AccessShareLock);
+	ScanKeyData skey;
+	IndexScanDesc scan = begin_index_scan(ra, index, eq, collation, key, &skey);
+	bool found = false;
+
+	/*
+	 * index_getnext_slot, keeping the TID the index holds: fetching moves
+	 * scan->xs_heaptid to the visible member of the HOT chain.
+	 */
+	ItemPointerSetInvalid(root);
+	while (!found && index_getnext_tid(scan, ForwardScanDirection) != NULL)
+	{
+		ItemPointerData entry = scan->xs_heaptid;
+
+		/* An MVCC snapshot sees at most one member of a chain: no call again. */
+		found = index_fetch_heap(scan, ra->slot);
+		if (found)
+			*root = entry;
+	}
+	index_endscan(scan);
+	index_close(index, NoLock);
+	return found;
+}
+
+bool
+row_access_fetch_root(RowAccess *ra, ItemPointer root)
+{
+	ItemPointerData tid = *root;
+	IndexFetchTableData *fetch;
+	bool call_again = false;
+	bool found;
+
+	/*
+	 * The TID may be older than the relation's file or its last truncation:
+	 * reading past the end would fail.  The caller's lock keeps VACUUM from
+	 * truncating until the read is over.
+	 */
+	if (!ItemPointerIsValid(&tid) ||
+		ItemPointerGetBlockNumber(&tid) >= RelationGetNumberOfBlocks(ra->rel))
+		return false;
+	fetch = table_index_fetch_begin(ra->rel);
+	found = table_index_fetch_tuple(fetch, &tid, ra->snapshot, ra->slot, &call_again, NULL);
+	table_index_fetch_end(fetch);
 	return found;
 }
 

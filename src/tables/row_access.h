@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/skey.h"
+#include "storage/itemptr.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
 #include "nodes/lockoptions.h"
@@ -62,6 +63,22 @@ extern void row_access_end(RowAccess *ra);
 
 /* Finds a row whose key equals key in a btree index on one column. */
 extern bool row_access_find(RowAccess *ra, Oid index, RegProcedure eq, Oid collation, Datum key);
+
+/*
+ * row_access_find, also giving the TID the index points to (the root of
+ * the row's HOT chain, which stays where it is while the row is updated
+ * without a new index entry); invalid when nothing is found.
+ */
+extern bool row_access_find_root(RowAccess *ra, Oid index, RegProcedure eq, Oid collation,
+								 Datum key, ItemPointer root);
+
+/*
+ * Reads the row version the snapshot sees in the HOT chain rooted at root,
+ * without an index: false if there is none (the TID may be stale, from an
+ * older file of the relation or pointing at another row: callers check
+ * what they find).
+ */
+extern bool row_access_fetch_root(RowAccess *ra, ItemPointer root);
 
 /*
  * Calls each(ra, arg) for every row whose key equals key in a btree index

@@ -8,7 +8,9 @@
 # balance; a clean restart keeps a balance not yet written; an immediate
 # shutdown or a crash loses at most what was spent since the last write and
 # never gives more than was set; a full shared table refuses (rate_limited,
-# retry_after 1, counted) instead of letting tokens through; on a hot
+# retry_after 1, counted) instead of letting tokens through; a token's row
+# is read where the shared table last found it, checked, and found again
+# when it moved (a direct write, a new file, a truncated table); on a hot
 # standby spending is refused (25006), a cost of 0 reads, and rates are
 # counted per node.  No token or hash reaches a server log.  (The isolation
 # specs: test/specs/credits_spenders.spec without preloading,
@@ -123,6 +125,73 @@ q -c "SELECT api_token_set_credits($(id_of 6), 0, 2, '1 second')" >/dev/null
 expect "none left before the first refill, retry after 1 s" "usage_exceeded|1|0" "$(verify 6)"
 sleep 2.2
 expect "two refills later: 2 (reset, not added)" "valid||2" "$(verify 6 0)"
+# The row hint: the shared table remembers where a limited token's
+# api_token_limits row is (the root of its HOT chain) and reads it there,
+# without probing the index; what it finds there is checked, never trusted.
+hinted="11 12 13 14"
+at() { # at N ADDRESS: the status of token N verified from ADDRESS (cost 0)
+	q -c "SELECT status FROM api_token_verify($(token_of "$1"), NULL, '$2', 0)"
+}
+set_hinted() { # each token n may be used from 10.0.0.n only, with credits
+	for n in $hinted; do
+		q -c "SELECT api_token_set_credits($(id_of "$n"), 100)" \
+			-c "SELECT api_token_set_allowed_addresses($(id_of "$n"), '{10.0.0.$n/32}')" >/dev/null
+	done
+}
+own_limits() { # own_limits WHAT: every hinted token has its own allowlist
+	for n in $hinted; do
+		expect "$1: token $n from its own address" valid "$(at "$n" "10.0.0.$n")"
+		expect "$1: token $n from another token's address" address_denied "$(at "$n" "10.0.0.$((n % 14 + 11))")"
+	done
+}
+pause_flush
+set_hinted
+own_limits "first use"
+index_scans() { # index_scans N ADDRESS: 5 verifications of token N, then the index scans they made
+	q <<SQL | paste -sd' '
+BEGIN;
+$(for _ in 1 2 3 4 5; do echo "SELECT status FROM api_token_verify($(token_of "$1"), NULL, '$2', 0);"; done)
+SELECT pg_stat_get_xact_numscans('api_token_limits_pkey'::regclass);
+COMMIT;
+SQL
+}
+expect "hinted: five verifications, no index scan of api_token_limits" "valid valid valid valid valid 0" \
+	"$(index_scans 11 10.0.0.11)"
+# Only an allowlist: no entry in the shared table, so no hint; the index is probed.
+q -c "SELECT api_token_set_allowed_addresses($(id_of 15), '{10.0.0.15/32}')" >/dev/null
+expect "no hint (only an allowlist): five index scans" "valid valid valid valid valid 5" \
+	"$(index_scans 15 10.0.0.15)"
+# attack_stale_limits_after_write: a direct UPDATE of the row (a new version
+# in the same HOT chain, or elsewhere) is seen at once.
+q -c "UPDATE api_token_limits SET allowed_addresses = '{10.0.0.99/32}' WHERE token_id = $(id_of 11)" >/dev/null
+expect "after a direct write: the old address refused" address_denied "$(at 11 10.0.0.11)"
+expect "after a direct write: the new address valid" valid "$(at 11 10.0.0.99)"
+set_hinted
+# attack_borrowed_limits_row: the rows move to a new file whose first page
+# holds other tokens' rows with a looser allowlist: each hint now points at
+# another token's row, which must not be taken for the token's own.
+expect "before the move, the table is one page (every hint on page 0)" 8192 \
+	"$(q -c "SELECT pg_relation_size('api_token_limits')")"
+q >/dev/null <<'SQL'
+CREATE TABLE moved AS SELECT * FROM api_token_limits;
+TRUNCATE api_token_limits;
+INSERT INTO api_token_limits (token_id, allowed_addresses)
+  SELECT gen_random_uuid(), '{10.0.0.0/8}' FROM generate_series(1, 1000);
+INSERT INTO api_token_limits SELECT * FROM moved;
+SQL
+own_limits "rows moved under the hints"
+# attack_hint_beyond_end: VACUUM truncates the table below the hinted pages.
+expect "the moved rows are past page 3" t \
+	"$(q -c "SELECT bool_and((ctid::text::point)[0] >= 3) FROM api_token_limits WHERE token_id IN (SELECT token_id FROM moved)")"
+q -c "DELETE FROM api_token_limits" -c "VACUUM api_token_limits" >/dev/null
+expect "vacuum truncated the table" 0 "$(q -c "SELECT pg_relation_size('api_token_limits')")"
+expect "no row: token 11 has no limits left" valid "$(at 11 192.0.2.1)"
+set_hinted
+expect "set again: one page, below the hinted ones" 8192 "$(q -c "SELECT pg_relation_size('api_token_limits')")"
+own_limits "rows set again below the hints"
+q -c "DELETE FROM api_token_limits WHERE token_id IN (SELECT token_id FROM issued WHERE n BETWEEN 11 AND 15)" -c "DROP TABLE moved" >/dev/null
+resume_flush
+
 # A clean restart keeps a balance the flusher has not written.
 q -c "SELECT api_token_set_credits($(id_of 4), 10)" >/dev/null
 wait_for "nothing left unwritten before the restart" 5 main \
