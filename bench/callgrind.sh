@@ -21,21 +21,25 @@ cluster_stop cg
 data=$(cluster_dir cg)/data
 work=$(cluster_dir cg)
 
-# statements NAME SQL: the commands for one measured run of n executions.
+# statements SQL N PASSES: the commands for one measured run: PASSES
+# passes over the same N tokens.
 statements() {
 	local n=$2
 	echo "PREPARE q(int) AS $1;"
 	# The first execution builds caches; it is part of the baseline.
 	echo "EXECUTE q(1);"
-	for i in $(seq 2 $((n + 1))); do echo "EXECUTE q($(((i * 7919) % 10000 + 1)));"; done
+	for _ in $(seq "$3"); do
+		for i in $(seq 2 $((n + 1))); do echo "EXECUTE q($(((i * 7919) % 10000 + 1)));"; done
+	done
 }
 
-# instructions SQL N [SETTINGS...]: callgrind's total for the single-user
-# run; by default no token is due for a last-use write (interval 1 day).
+# instructions SQL N PASSES [SETTINGS...]: callgrind's total for the
+# single-user run; by default no token is due for a last-use write
+# (interval 1 day).
 instructions() {
-	local out="$work/cg.out" sql=$1 n=$2
-	shift 2
-	statements "$sql" "$n" >"$work/cmds.sql"
+	local out="$work/cg.out" sql=$1 n=$2 passes=$3
+	shift 3
+	statements "$sql" "$n" "$passes" >"$work/cmds.sql"
 	chmod 644 "$work/cmds.sql"
 	as_cluster_owner valgrind --tool=callgrind --callgrind-out-file="$out" -q \
 		"$PGBIN/postgres" --single -D "$data" -c api_tokens.last_used_interval=86400 "$@" "${DB:-cg}" \
@@ -44,11 +48,18 @@ instructions() {
 	rm -f "$out"
 }
 
-# per_call SQL [SETTINGS...]: instructions per execution.
+# per_call SQL [SETTINGS...]: instructions per execution, each of a token
+# not seen before; with SEEN=1, of a token seen before (the second of two
+# passes over the same N tokens, less a run of the first alone).
 per_call() {
 	local base full
-	base=$(instructions "$1" 0 "${@:2}")
-	full=$(instructions "$1" "$N" "${@:2}")
+	if [ -n "${SEEN:-}" ]; then
+		base=$(instructions "$1" "$N" 1 "${@:2}")
+		full=$(instructions "$1" "$N" 2 "${@:2}")
+	else
+		base=$(instructions "$1" 0 1 "${@:2}")
+		full=$(instructions "$1" "$N" 1 "${@:2}")
+	fi
 	echo $(((full - base) / N))
 }
 
@@ -83,4 +94,11 @@ plain=$(per_call "$verify" "${preload[@]}")
 limited=$(DB=cg_limits per_call "$verify" "${preload[@]}")
 validate_limited=$(DB=cg_limits per_call "$validate" "${preload[@]}")
 echo "1.2, preloaded: verify $plain with no limits in the database; with a rate limit and a credit spent: verify $limited, validate $validate_limited"
+# A token seen before: the shared table knows where its limits row is, and
+# reads it there instead of probing the index.
+validate_seen=$(SEEN=1 per_call "$validate" "${preload[@]}")
+plain_seen=$(SEEN=1 per_call "$verify" "${preload[@]}")
+limited_seen=$(DB=cg_limits SEEN=1 per_call "$verify" "${preload[@]}")
+validate_limited_seen=$(DB=cg_limits SEEN=1 per_call "$validate" "${preload[@]}")
+echo "1.2, preloaded, tokens seen before: validate $validate_seen, verify $plain_seen with no limits in the database; with a rate limit and a credit spent (the row read where it was last found): verify $limited_seen, validate $validate_limited_seen"
 

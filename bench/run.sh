@@ -162,10 +162,15 @@ steady() {
 	echo "$2 writes_$3 $((($(updates "$1") - before) / DURATION))" >>"$results"
 	echo "$tps"
 }
-# settle CLUSTER: waits until the worker has written what the last run recorded.
+# settle CLUSTER: waits until the worker has written what the last run
+# recorded: last uses, and credits spent (within a flush interval), so that
+# no variant pays for the writes of the one before.
 settle() {
 	on "$1" "${psql[@]}" -At -d small -c "DO \$\$BEGIN
-	  WHILE (SELECT pending FROM api_tokens_last_use_state()) > 0 LOOP PERFORM pg_sleep(0.2); END LOOP;
+	  WHILE (SELECT pending FROM api_tokens_last_use_state()) > 0
+	     OR (SELECT credits_unwritten FROM api_tokens_limit_state()) > 0 LOOP
+	    PERFORM pg_sleep(0.2);
+	  END LOOP;
 	END\$\$" 2>/dev/null || true
 }
 
