@@ -113,7 +113,11 @@ static const struct
 	  " CONSTRAINT api_token_limits_rate_check CHECK ((rate_limit IS NULL) = (rate_window IS "
 	  "NULL)),"
 	  " CONSTRAINT api_token_limits_refill_check"
-	  "   CHECK ((credits_refill IS NULL) = (credits_refill_every IS NULL)))",
+	  "   CHECK ((credits_refill IS NULL) = (credits_refill_every IS NULL)))"
+	  /* Room in each page for a row's next version: the flusher rewrites the
+	   * credits of every token spent from, and a HOT update keeps the row
+	   * where the shared table's hint points. */
+	  " WITH (fillfactor = 50)",
 	  "COMMENT ON TABLE %1$s.api_token_limits IS 'limits of tokens: a rate limit, usage credits, "
 	  "an address allowlist; set them with the api_token_set_* functions'",
 	  NULL}},
