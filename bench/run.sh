@@ -136,10 +136,10 @@ bytes_per_token() {
 	"${psql[@]}" -d "$1" -At -c "SELECT round(pg_total_relation_size('api_tokens')::numeric / count(*)) FROM api_tokens"
 }
 
-# run CLUSTER DB SCRIPT INTERVAL: one pgbench run, prints tps.
+# run CLUSTER DB SCRIPT INTERVAL [SECONDS]: one pgbench run, prints tps.
 run() {
 	PGOPTIONS="-c api_tokens.last_used_interval=$4" on "$1" \
-		"$PGBIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" \
+		"$PGBIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "${5:-$DURATION}" \
 		-D ntokens="$SMALL" -f "bench/$3" "$2" 2>&1 |
 		sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p'
 }
@@ -174,7 +174,26 @@ settle() {
 	END\$\$" 2>/dev/null || true
 }
 
-read -r -a variants <<<"${VARIANTS:-select1 probe validate reference hot distinct large steady steady_inline distinct_inline verify rate credits rate_hot credits_hot}"
+# flush_every SECONDS: the worker's interval on the preloaded server (a
+# reload; it counts from the worker's last round).
+flush_every() {
+	on bench "${psql[@]}" -c "ALTER SYSTEM SET api_tokens.flush_interval = '$1s'" \
+		-c "SELECT pg_reload_conf()" >/dev/null
+}
+# credits_flushed_every SECONDS: V12 with the worker writing credits every
+# SECONDS, for one interval or DURATION if longer: the run holds one write
+# of every token's credits, as a steady state at that interval does.
+credits_flushed_every() {
+	local tps
+	flush_every "$1"
+	local seconds=$((DURATION > $1 ? DURATION : $1))
+	if [ -n "${BENCH_QUICK:-}" ]; then seconds=$DURATION; fi
+	tps=$(run bench credited verify.pgbench $LONG_INTERVAL "$seconds")
+	flush_every 10
+	echo "$tps"
+}
+
+read -r -a variants <<<"${VARIANTS:-select1 probe validate reference hot distinct large steady steady_inline distinct_inline verify rate credits credits_60s rate_hot credits_hot}"
 results=$(mktemp)
 for round in $(seq 1 "$ROUNDS"); do
 	# Interleave: each round starts one variant later.
@@ -201,6 +220,7 @@ for round in $(seq 1 "$ROUNDS"); do
 			verify) tps=$(run bench small verify.pgbench $LONG_INTERVAL) ;;
 			rate) tps=$(run bench rated verify.pgbench $LONG_INTERVAL) ;;
 			credits) tps=$(run bench credited verify.pgbench $LONG_INTERVAL) ;;
+			credits_60s) tps=$(credits_flushed_every 60) ;;
 			rate_hot) tps=$(run bench rated verify_hot.pgbench $LONG_INTERVAL) ;;
 			credits_hot) tps=$(run bench credited verify_hot.pgbench $LONG_INTERVAL) ;;
 			steady) tps=$(steady bench "$round" steady) ;;
@@ -236,6 +256,7 @@ labels = {
     'verify': 'V10 api_token_verify, no token limited',
     'rate': 'V11 verify, every token rate-limited',
     'credits': 'V12 verify, every token spends a credit',
+    'credits_60s': 'V15 = V12, api_tokens.flush_interval = 60s',
     'rate_hot': 'V13 = V11, one hot token',
     'credits_hot': 'V14 = V12, one hot token',
 }
@@ -247,7 +268,7 @@ for key, label in labels.items():
     if not xs:
         continue
     print(f"{label:44} {med(xs):11.0f} {min(xs):9.0f} {max(xs):9.0f}")
-print(f"read-path variants (V0-V3, V6, V10-V14): api_tokens.last_used_interval = 1 day, every token "
+print(f"read-path variants (V0-V3, V6, V10-V15): api_tokens.last_used_interval = 1 day, every token "
       f"used within the last day: no token was due for a last_used_at write")
 
 def ratio(a, b):
@@ -277,7 +298,8 @@ for name, a, b, goal in [
 for name, a, b in [('   validate / SELECT 1 (the floor)', 'validate', 'select1'),
                    ('   V8 steady state, not preloaded / read path', 'steady_inline', 'validate'),
                    ('   V9 distinct, interval 0, not preloaded / read path', 'distinct_inline', 'validate'),
-                   ('   V10 verify / validate (no limits anywhere)', 'verify', 'validate')]:
+                   ('   V10 verify / validate (no limits anywhere)', 'verify', 'validate'),
+                   ('   V15 credits, flush_interval 60 s / validate', 'credits_60s', 'validate')]:
     if runs[a] and runs[b]:
         print(f"{name:58} {ratio(a, b):12.3f}")
 print()
