@@ -44,8 +44,11 @@ SELECT r.* FROM (SELECT token_id FROM active ORDER BY token_id LIMIT 1) p,
        LATERAL api_token_rotate(p.token_id, '1 day') r;
 UPDATE api_tokens SET last_used_at = '2026-01-01 00:00:00+00' WHERE name LIKE '%user1@%';
 -- Limits (1.2): credits with a refill on a valid token, an allowlist on a revoked one.
+-- One token of user7 (the rotations above pick tokens by their random ids,
+-- and may have given user7 a successor).
 SELECT api_token_set_credits(t.id, 1000, 1000, '1 day')
-  FROM api_tokens t WHERE t.is_active AND t.name LIKE '%user7@%';
+  FROM (SELECT id FROM api_tokens WHERE is_active AND name LIKE '%user7@%'
+         ORDER BY created_at, id LIMIT 1) t;
 SELECT api_token_set_allowed_addresses(p.token_id, '{10.0.0.0/8, 2001:db8::/32}')
   FROM (SELECT token_id FROM plaintexts LIMIT 1) p;
 -- attack_stored_result_record_type: results kept as values, which pg_dump
