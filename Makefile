@@ -9,7 +9,7 @@ MODULE_big = api_tokens
 # validation (in shared memory and the worker when preloaded), and the SQL
 # entry points.
 PURE_OBJS = src/token/base62.o src/token/hex.o src/token/token_format.o src/token/json_member.o
-TABLES_OBJS = src/tables/rel_checks.o src/tables/catalog.o src/tables/row_access.o \
+TABLES_OBJS = src/tables/rel_checks.o src/tables/catalog.o src/tables/row_access.o src/tables/row_hint.o \
 	src/tables/limit_rows.o \
 	src/tables/token_rows.o src/tables/lineage.o src/tables/events.o src/tables/revocation.o
 ENGINE_OBJS = src/engine/last_used.o src/engine/reuse.o src/engine/use_table.o \

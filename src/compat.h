@@ -95,4 +95,13 @@ compat_guc_malloc(size_t size)
 #endif
 }
 
+/* ReadRecentBuffer of a relation's block: 16 renamed RelFileNode RelFileLocator. */
+#if PG_VERSION_NUM >= 160000
+#define compat_read_recent_buffer(rel, fork, block, buffer)                                        \
+	ReadRecentBuffer((rel)->rd_locator, (fork), (block), (buffer))
+#else
+#define compat_read_recent_buffer(rel, fork, block, buffer)                                        \
+	ReadRecentBuffer((rel)->rd_node, (fork), (block), (buffer))
+#endif
+
 #endif /* API_TOKENS_COMPAT_H */

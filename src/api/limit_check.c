@@ -135,13 +135,6 @@ spend_credits(const ExtTables *tables, const UseKey *key, Datum token_id, const 
 	return TOKEN_USAGE_EXCEEDED;
 }
 
-/* True if both TIDs are the same, or both invalid. */
-static bool
-same_row(const ItemPointerData *a, const ItemPointerData *b)
-{
-	return memcmp(a, b, sizeof(ItemPointerData)) == 0;
-}
-
 /* The address, then the rate, then the credits. */
 static TokenStatus
 apply_limits(const ExtTables *tables, const UseKey *key, Datum token_id, const TokenLimits *limits,
@@ -186,8 +179,8 @@ limit_check(Oid nspoid, Datum token_id, const ValidationRequest *request, Valida
 	const ExtTables *tables = ext_tables_of(nspoid);
 	TokenLimits limits;
 	UseKey key;
-	ItemPointerData hint;
-	ItemPointerData row;
+	RowHint hint;
+	RowHint found;
 	TokenStatus status;
 
 	if (!tables->has_limits || !limit_rows_may_exist(tables))
@@ -201,19 +194,19 @@ limit_check(Oid nspoid, Datum token_id, const ValidationRequest *request, Valida
 	 * With the library preloaded, the shared table remembers where a
 	 * limited token's row is: read there, it costs no second index probe.
 	 */
-	ItemPointerSetInvalid(&hint);
+	row_hint_clear(&hint);
 	if (use_table_enabled())
 		limit_table_row_hint(&key, &hint);
-	row = hint;
-	if (!limit_rows_read(tables, token_id, &row, &limits))
+	found = hint;
+	if (!limit_rows_read(tables, token_id, &found, &limits))
 	{
-		if (ItemPointerIsValid(&hint))
-			limit_table_note_row(&key, &row);
+		if (ItemPointerIsValid(&hint.root))
+			limit_table_note_row(&key, &found);
 		return TOKEN_VALID;
 	}
 	status = apply_limits(tables, &key, token_id, &limits, request, out);
 	/* After counting, which adds the token to the shared table. */
-	if (use_table_enabled() && !same_row(&hint, &row))
-		limit_table_note_row(&key, &row);
+	if (use_table_enabled() && !row_hint_equal(&hint, &found))
+		limit_table_note_row(&key, &found);
 	return status;
 }

@@ -45,8 +45,8 @@ typedef struct LimitEntry
 {
 	UseKey key;
 	slock_t mutex; /* protects the fields below */
-	/* Where the token's limits row was last found (a hint, see limit_rows_read). */
-	ItemPointerData row;
+	/* Where the token's limits row was last found (see limit_rows_read). */
+	RowHint hint;
 	/* The rate window. */
 	int64 window_us;
 	TimestampTz window_start;
@@ -155,30 +155,30 @@ find_entry(const UseKey *key, TimestampTz now)
 	{
 		memset((char *) entry + sizeof(UseKey), 0, sizeof(LimitEntry) - sizeof(UseKey));
 		SpinLockInit(&entry->mutex);
-		ItemPointerSetInvalid(&entry->row);
+		row_hint_clear(&entry->hint);
 	}
 	return entry;
 }
 
 void
-limit_table_row_hint(const UseKey *key, ItemPointer row)
+limit_table_row_hint(const UseKey *key, RowHint *hint)
 {
 	LimitEntry *entry;
 
-	ItemPointerSetInvalid(row);
+	row_hint_clear(hint);
 	LWLockAcquire(state->lock, LW_SHARED);
 	entry = hash_search(entries, key, HASH_FIND, NULL);
 	if (entry != NULL)
 	{
 		SpinLockAcquire(&entry->mutex);
-		*row = entry->row;
+		*hint = entry->hint;
 		SpinLockRelease(&entry->mutex);
 	}
 	LWLockRelease(state->lock);
 }
 
 void
-limit_table_note_row(const UseKey *key, const ItemPointerData *row)
+limit_table_note_row(const UseKey *key, const RowHint *hint)
 {
 	LimitEntry *entry;
 
@@ -187,7 +187,7 @@ limit_table_note_row(const UseKey *key, const ItemPointerData *row)
 	if (entry != NULL)
 	{
 		SpinLockAcquire(&entry->mutex);
-		entry->row = *row;
+		entry->hint = *hint;
 		SpinLockRelease(&entry->mutex);
 	}
 	LWLockRelease(state->lock);
@@ -325,7 +325,7 @@ limit_table_unwritten(Oid dboid, int *count)
 			out[n].remaining = entry->remaining;
 			out[n].refilled_at = entry->refilled_at;
 			out[n].changes = entry->changes;
-			out[n].row = entry->row;
+			out[n].hint = entry->hint;
 			n++;
 		}
 		SpinLockRelease(&entry->mutex);
@@ -422,7 +422,7 @@ load_credits(void)
 			break;
 		memset((char *) entry + sizeof(UseKey), 0, sizeof(LimitEntry) - sizeof(UseKey));
 		SpinLockInit(&entry->mutex);
-		ItemPointerSetInvalid(&entry->row);
+		row_hint_clear(&entry->hint);
 		entry->credits_known = true;
 		entry->unwritten = true;
 		entry->version = saved.version;

@@ -24,14 +24,14 @@ extern void limit_table_shmem_request(void);
 extern void limit_table_shmem_startup(void);
 
 /*
- * Where the token's api_token_limits row was last found: the root TID of
- * its HOT chain, or invalid if not known.  Only a hint: limit_rows_read
- * checks what it finds there, so a stale hint costs an index probe, never
- * a wrong answer.  Kept with the token's rate window and credits, so only
- * for tokens that have either.
+ * Where the token's api_token_limits row was last found (tables/row_hint.h),
+ * or cleared if not known.  Only a hint: limit_rows_read checks what it
+ * finds there, so a stale hint costs an index probe, never a wrong answer.
+ * Kept with the token's rate window and credits, so only for tokens that
+ * have either.
  */
-extern void limit_table_row_hint(const UseKey *key, ItemPointer row);
-extern void limit_table_note_row(const UseKey *key, const ItemPointerData *row);
+extern void limit_table_row_hint(const UseKey *key, RowHint *hint);
+extern void limit_table_note_row(const UseKey *key, const RowHint *hint);
 
 /* The outcome of counting a validation against a limit. */
 typedef enum LimitOutcome
@@ -72,8 +72,8 @@ typedef struct UnwrittenCredits
 	int64 version;
 	int64 remaining;
 	TimestampTz refilled_at;
-	uint64 changes;		 /* the entry's change count when read */
-	ItemPointerData row; /* where the row was last found (a hint) */
+	uint64 changes; /* the entry's change count when read */
+	RowHint hint;	/* where the row was last found */
 } UnwrittenCredits;
 
 /* The unwritten credits of a database (palloc'd), and how many. */

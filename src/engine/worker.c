@@ -383,7 +383,7 @@ write_schema_credits(Oid nspoid, const UnwrittenCredits *credits, int n, bool *d
 		writes[i].version = credits[i].version;
 		writes[i].remaining = credits[i].remaining;
 		writes[i].refilled_at = credits[i].refilled_at;
-		writes[i].row = credits[i].row;
+		writes[i].hint = credits[i].hint;
 	}
 	limit_rows_write_credits(tables, writes, n, done);
 	pfree(writes);

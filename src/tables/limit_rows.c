@@ -106,29 +106,29 @@ read_credits(RowAccess *ra, const LimitsTable *t, CreditsRow *credits, bool *inv
 	return true;
 }
 
-/* Finds token_id's row, at *row if it is still there, else by the index. */
+/* Finds token_id's row, where *hint says if it is still there, else by the index. */
 static bool
-find_row(RowAccess *ra, const LimitsTable *t, Datum token_id, ItemPointer row)
+find_row(RowAccess *ra, const LimitsTable *t, Datum token_id, RowHint *hint)
 {
-	ItemPointerData found_at;
+	RowHint found_at;
 
-	if (row != NULL && row_access_fetch_root(ra, row) &&
+	if (hint != NULL && row_hint_fetch(ra, hint) &&
 		row_access_uuid_equals(ra, t->att_token_id, token_id))
 		return true;
-	if (row_access_find_root(ra, t->by_token, F_UUID_EQ, InvalidOid, token_id, &found_at) &&
+	if (row_hint_find(ra, t->by_token, F_UUID_EQ, InvalidOid, token_id, &found_at) &&
 		row_access_uuid_equals(ra, t->att_token_id, token_id))
 	{
-		if (row != NULL)
-			*row = found_at;
+		if (hint != NULL)
+			*hint = found_at;
 		return true;
 	}
-	if (row != NULL)
-		ItemPointerSetInvalid(row);
+	if (hint != NULL)
+		row_hint_clear(hint);
 	return false;
 }
 
 bool
-limit_rows_read(const ExtTables *tables, Datum token_id, ItemPointer row, TokenLimits *limits)
+limit_rows_read(const ExtTables *tables, Datum token_id, RowHint *hint, TokenLimits *limits)
 {
 	const LimitsTable *t = &tables->limits;
 	Relation rel;
@@ -140,13 +140,13 @@ limit_rows_read(const ExtTables *tables, Datum token_id, ItemPointer row, TokenL
 	memset(limits, 0, sizeof(*limits));
 	if (!limit_rows_may_exist(tables))
 	{
-		if (row != NULL)
-			ItemPointerSetInvalid(row);
+		if (hint != NULL)
+			row_hint_clear(hint);
 		return false;
 	}
 	rel = table_open(t->relid, AccessShareLock);
 	row_access_begin(&ra, rel, t->owner, false);
-	found = find_row(&ra, t, token_id, row);
+	found = find_row(&ra, t, token_id, hint);
 	if (found)
 	{
 		bool window_null;
@@ -271,11 +271,11 @@ limit_rows_write_credits(const ExtTables *tables, const CreditsWrite *writes, in
 	for (int i = 0; i < n; i++)
 	{
 		const CreditsWrite *w = &writes[i];
-		ItemPointerData row = w->row;
+		RowHint hint = w->hint;
 
 		CHECK_FOR_INTERRUPTS();
 		done[i] = true;
-		if (find_row(&ra, t, w->token_id, &row))
+		if (find_row(&ra, t, w->token_id, &hint))
 		{
 			RowLock lock = row_access_lock(&ra, LockWaitSkip);
 

@@ -8,11 +8,11 @@
 
 #include "postgres.h"
 
-#include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/timestamp.h"
 
 #include "tables/catalog.h"
+#include "tables/row_hint.h"
 
 /* A token's credits as its row holds them. */
 typedef struct CreditsRow
@@ -49,14 +49,13 @@ extern bool limit_rows_may_exist(const ExtTables *tables);
 
 /*
  * The limits of token_id, if it has a row (false otherwise, and fast when
- * none has).  row, when not NULL, is where to look first: the root TID of
- * the row as a previous read gave it, or invalid.  A row found there is
- * the token's only if it is the version this snapshot sees and holds this
- * token_id (the unique index allows no other); otherwise the index is
- * probed.  On return, row is the TID the index holds for the row found
- * (invalid if none).
+ * none has).  hint, when not NULL, is where to look first: where a previous
+ * read found the row, or cleared.  A row found there is the token's only if
+ * it is the version this snapshot sees and holds this token_id (the unique
+ * index allows no other); otherwise the index is probed.  On return, hint
+ * is where the row was found (cleared if none).
  */
-extern bool limit_rows_read(const ExtTables *tables, Datum token_id, ItemPointer row,
+extern bool limit_rows_read(const ExtTables *tables, Datum token_id, RowHint *hint,
 							TokenLimits *limits);
 
 /*
@@ -83,7 +82,7 @@ typedef struct CreditsWrite
 	int64 version; /* the credits version it was counted from */
 	int64 remaining;
 	TimestampTz refilled_at;
-	ItemPointerData row; /* where to look first, as for limit_rows_read */
+	RowHint hint; /* where to look first, as for limit_rows_read */
 } CreditsWrite;
 
 /*

@@ -167,6 +167,35 @@ q -c "UPDATE api_token_limits SET allowed_addresses = '{10.0.0.99/32}' WHERE tok
 expect "after a direct write: the old address refused" address_denied "$(at 11 10.0.0.11)"
 expect "after a direct write: the new address valid" valid "$(at 11 10.0.0.99)"
 set_hinted
+# attack_reused_limits_slot: the hinted row deleted and its slot, in the
+# same page (the buffer the hint remembers), taken by another token's row
+# that allows every address; the token's own row, set again, is elsewhere.
+# Inserts fill pages up to 100% here, so that they reuse freed slots.
+q -c "ALTER TABLE api_token_limits SET (fillfactor = 100)" \
+	-c "DELETE FROM api_token_limits WHERE token_id = $(id_of 11)" -c "VACUUM api_token_limits" >/dev/null
+q -c "SELECT api_token_set_credits($(id_of 11), 100)" >/dev/null
+root=$(q -c "SELECT ctid FROM api_token_limits WHERE token_id = $(id_of 11)")
+q -c "SELECT api_token_set_allowed_addresses($(id_of 11), '{10.0.0.11/32}')" >/dev/null
+expect "hinted at the slot it was inserted in" "valid valid valid valid valid 0" \
+	"$(index_scans 11 10.0.0.11)"
+q >/dev/null <<SQL
+DELETE FROM api_token_limits WHERE token_id = $(id_of 11);
+VACUUM (INDEX_CLEANUP on) api_token_limits;
+DO \$\$BEGIN
+  FOR i IN 1..200 LOOP
+    INSERT INTO api_token_limits (token_id, allowed_addresses)
+      VALUES (gen_random_uuid(), '{0.0.0.0/0}');
+    EXIT WHEN EXISTS (SELECT FROM api_token_limits WHERE ctid = '$root');
+  END LOOP;
+END\$\$;
+SQL
+expect "another token's row took the hinted slot" "{0.0.0.0/0}" \
+	"$(q -c "SELECT allowed_addresses FROM api_token_limits WHERE ctid = '$root'")"
+set_hinted
+expect "the slot's row is not taken for the token's own" address_denied "$(at 11 10.0.0.12)"
+own_limits "after the slot was reused"
+q -c "DELETE FROM api_token_limits WHERE allowed_addresses = '{0.0.0.0/0}'" \
+	-c "ALTER TABLE api_token_limits RESET (fillfactor)" >/dev/null
 # attack_borrowed_limits_row: the rows move to a new file whose first page
 # holds other tokens' rows with a looser allowlist: each hint now points at
 # another token's row, which must not be taken for the token's own.
