@@ -174,7 +174,8 @@ apply_limits(const ExtTables *tables, const UseKey *key, Datum token_id, const T
 }
 
 TokenStatus
-limit_check(Oid nspoid, Datum token_id, const ValidationRequest *request, Validation *out)
+limit_check(Oid nspoid, Datum token_id, Snapshot snapshot, const ValidationRequest *request,
+			Validation *out)
 {
 	const ExtTables *tables = ext_tables_of(nspoid);
 	TokenLimits limits;
@@ -198,7 +199,7 @@ limit_check(Oid nspoid, Datum token_id, const ValidationRequest *request, Valida
 	if (use_table_enabled())
 		limit_table_row_hint(&key, &hint);
 	found = hint;
-	if (!limit_rows_read(tables, token_id, &found, &limits))
+	if (!limit_rows_read(tables, token_id, snapshot, &found, &limits))
 	{
 		if (ItemPointerIsValid(&hint.root))
 			limit_table_note_row(&key, &found);

@@ -23,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 #include "utils/uuid.h"
@@ -75,6 +76,8 @@ typedef struct FoundToken
 	TimestampTz last_used_at;
 	bool has_created;
 	TimestampTz created_at;
+	/* What the row was read with (registered): the token's limits are read with it too. */
+	Snapshot snapshot;
 } FoundToken;
 
 /* A uuid column that must not be NULL: the table's owner could allow it. */
@@ -119,6 +122,7 @@ probe(Oid nspoid, text *hash, FoundToken *out)
 		out->scopes = isnull ? NULL : DatumGetArrayTypePCopy(scopes);
 		if (out->scopes)
 			ARR_ELEMTYPE(out->scopes) = TEXTOID;
+		out->snapshot = RegisterSnapshot(rows->ra.snapshot);
 	}
 	token_rows_close(rows);
 }
@@ -250,12 +254,14 @@ validate_token(Oid nspoid, Datum token_datum, bool token_isnull, const Validatio
 		out->status = TOKEN_INSUFFICIENT_SCOPE;
 	else
 	{
-		out->status = limit_check(nspoid, tok.id, request, out);
+		out->status = limit_check(nspoid, tok.id, tok.snapshot, request, out);
+		UnregisterSnapshot(tok.snapshot);
 		if (out->status == TOKEN_VALID &&
 			last_used_is_due(tok.has_last_used, tok.last_used_at, txn_time))
 			last_used_record(nspoid, tok.id, txn_time);
 		return;
 	}
+	UnregisterSnapshot(tok.snapshot);
 
 	/*
 	 * A token that stopped working because it was rotated out: only such

@@ -128,7 +128,8 @@ find_row(RowAccess *ra, const LimitsTable *t, Datum token_id, RowHint *hint)
 }
 
 bool
-limit_rows_read(const ExtTables *tables, Datum token_id, RowHint *hint, TokenLimits *limits)
+limit_rows_read(const ExtTables *tables, Datum token_id, Snapshot snapshot, RowHint *hint,
+				TokenLimits *limits)
 {
 	const LimitsTable *t = &tables->limits;
 	Relation rel;
@@ -145,7 +146,7 @@ limit_rows_read(const ExtTables *tables, Datum token_id, RowHint *hint, TokenLim
 		return false;
 	}
 	rel = table_open(t->relid, AccessShareLock);
-	row_access_begin(&ra, rel, t->owner, false);
+	row_access_begin_reading_at(&ra, rel, snapshot);
 	found = find_row(&ra, t, token_id, hint);
 	if (found)
 	{

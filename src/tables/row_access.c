@@ -72,6 +72,16 @@ row_access_begin(RowAccess *ra, Relation rel, Oid run_as, bool for_write)
 }
 
 void
+row_access_begin_reading_at(RowAccess *ra, Relation rel, Snapshot snapshot)
+{
+	memset(ra, 0, sizeof(*ra));
+	ra->rel = rel;
+	PushActiveSnapshot(snapshot);
+	ra->snapshot = GetActiveSnapshot();
+	ra->slot = table_slot_create(rel, NULL);
+}
+
+void
 row_access_end(RowAccess *ra)
 {
 	if (ra->for_write)
