@@ -86,6 +86,11 @@ cluster_env cg
 psql -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE cg_limits TEMPLATE cg"
 psql -X -q -v ON_ERROR_STOP=1 -d cg_limits -c "INSERT INTO api_token_limits (token_id, rate_limit, rate_window, credits, credits_version)
 	SELECT id, 2000000000, interval '1 hour', 1000000000000, 1 FROM api_tokens"
+# One limited token (bench id 2, which no measured call presents): the
+# others pay for looking for a limits row they do not have.
+psql -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE cg_one_limit TEMPLATE cg"
+psql -X -q -v ON_ERROR_STOP=1 -d cg_one_limit -c "INSERT INTO api_token_limits (token_id, rate_limit, rate_window)
+	SELECT t.id, 10, interval '1 hour' FROM api_tokens t JOIN bench_tokens b USING (token_hash) WHERE b.id = 2"
 cluster_stop cg
 # shellcheck disable=SC2016 # $1: the statement's parameter
 verify='SELECT status FROM api_token_verify((SELECT token FROM bench_tokens WHERE id = $1), NULL, NULL, 1)'
@@ -101,4 +106,6 @@ plain_seen=$(SEEN=1 per_call "$verify" "${preload[@]}")
 limited_seen=$(DB=cg_limits SEEN=1 per_call "$verify" "${preload[@]}")
 validate_limited_seen=$(DB=cg_limits SEEN=1 per_call "$validate" "${preload[@]}")
 echo "1.2, preloaded, tokens seen before: validate $validate_seen, verify $plain_seen with no limits in the database; with a rate limit and a credit spent (the row read where it was last found): verify $limited_seen, validate $validate_limited_seen"
+unlimited_seen=$(DB=cg_one_limit SEEN=1 per_call "$validate" "${preload[@]}")
+echo "1.2, preloaded, tokens seen before, without limits in a database where one token has a rate limit: validate $unlimited_seen"
 
