@@ -23,7 +23,6 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 #include "utils/uuid.h"
@@ -76,8 +75,6 @@ typedef struct FoundToken
 	TimestampTz last_used_at;
 	bool has_created;
 	TimestampTz created_at;
-	/* What the row was read with (registered): the token's limits are read with it too. */
-	Snapshot snapshot;
 } FoundToken;
 
 /* A uuid column that must not be NULL: the table's owner could allow it. */
@@ -97,9 +94,8 @@ required_uuid(TokenRows *rows, AttrNumber att, const char *column)
 
 /* Probes the unique index for token_hash = hash and copies the row out. */
 static void
-probe(Oid nspoid, text *hash, FoundToken *out)
+probe(TokenRows *rows, text *hash, FoundToken *out)
 {
-	TokenRows *rows = token_rows_open(nspoid, false);
 	const TokenTable *t = rows->table;
 
 	out->found = token_rows_find_by_hash(rows, hash);
@@ -122,9 +118,7 @@ probe(Oid nspoid, text *hash, FoundToken *out)
 		out->scopes = isnull ? NULL : DatumGetArrayTypePCopy(scopes);
 		if (out->scopes)
 			ARR_ELEMTYPE(out->scopes) = TEXTOID;
-		out->snapshot = RegisterSnapshot(rows->ra.snapshot);
 	}
-	token_rows_close(rows);
 }
 
 /*
@@ -215,6 +209,7 @@ validate_token(Oid nspoid, Datum token_datum, bool token_isnull, const Validatio
 		char bytes[VARHDRSZ + TOKEN_HASH_HEX_LEN];
 	} hash;
 	FoundToken tok;
+	TokenRows *rows;
 	TimestampTz txn_time;
 	Rotation rotation;
 
@@ -232,9 +227,11 @@ validate_token(Oid nspoid, Datum token_datum, bool token_isnull, const Validatio
 	token_sha256_hex(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), hash.bytes + VARHDRSZ);
 	SET_VARSIZE(hash.bytes, sizeof(hash.bytes));
 
-	probe(nspoid, (text *) hash.bytes, &tok);
+	rows = token_rows_open(nspoid, false);
+	probe(rows, (text *) hash.bytes, &tok);
 	if (!tok.found)
 	{
+		token_rows_close(rows);
 		out->status = TOKEN_UNKNOWN;
 		return;
 	}
@@ -254,14 +251,15 @@ validate_token(Oid nspoid, Datum token_datum, bool token_isnull, const Validatio
 		out->status = TOKEN_INSUFFICIENT_SCOPE;
 	else
 	{
-		out->status = limit_check(nspoid, tok.id, tok.snapshot, request, out);
-		UnregisterSnapshot(tok.snapshot);
+		/* Still open: the limits are read with the snapshot the token's row was read with. */
+		out->status = limit_check(nspoid, tok.id, rows->ra.snapshot, request, out);
+		token_rows_close(rows);
 		if (out->status == TOKEN_VALID &&
 			last_used_is_due(tok.has_last_used, tok.last_used_at, txn_time))
 			last_used_record(nspoid, tok.id, txn_time);
 		return;
 	}
-	UnregisterSnapshot(tok.snapshot);
+	token_rows_close(rows);
 
 	/*
 	 * A token that stopped working because it was rotated out: only such

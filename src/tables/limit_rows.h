@@ -50,11 +50,12 @@ extern bool limit_rows_may_exist(const ExtTables *tables);
 
 /*
  * The limits of token_id, if it has a row (false otherwise, and fast when
- * none has), as snapshot (registered by the caller) sees them.  hint, when not NULL, is where to
- * look first: where a previous read found the row, or cleared.  A row found there is the token's
- * only if it is the version this snapshot sees and holds this token_id (the unique index allows no
- * other); otherwise the index is probed.  On return, hint is where the row was found (cleared if
- * none).
+ * none has), as snapshot (kept alive by the caller) sees them.  hint, when
+ * not NULL, is where to look first: where a previous read found the row,
+ * or cleared.  A row found there is the token's only if it is the version
+ * this snapshot sees and holds this token_id (the unique index allows no
+ * other); otherwise the index is probed.  On return, hint is where the row
+ * was found (cleared if none).
  */
 extern bool limit_rows_read(const ExtTables *tables, Datum token_id, Snapshot snapshot,
 							RowHint *hint, TokenLimits *limits);

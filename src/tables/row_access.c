@@ -59,14 +59,10 @@ begin_writes(RowAccess *ra, Oid run_as)
 void
 row_access_begin(RowAccess *ra, Relation rel, Oid run_as, bool for_write)
 {
-	memset(ra, 0, sizeof(*ra));
-	ra->rel = rel;
-	ra->for_write = for_write;
 	/* What a new statement would see, the transaction's own changes included. */
 	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	ra->snapshot = GetActiveSnapshot();
-	ra->slot = table_slot_create(rel, NULL);
+	row_access_begin_reading_at(ra, rel, GetTransactionSnapshot());
+	ra->for_write = for_write;
 	if (for_write)
 		begin_writes(ra, run_as);
 }

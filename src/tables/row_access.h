@@ -59,9 +59,9 @@ typedef enum RowLock
 extern void row_access_begin(RowAccess *ra, Relation rel, Oid run_as, bool for_write);
 
 /*
- * Starts reading rows of rel with a snapshot the caller holds (registered),
- * such as one an earlier access took: two tables read at one point in time,
- * for the price of one snapshot.
+ * Starts reading rows of rel with snapshot, which the caller keeps alive
+ * (registered, or another access still open on it): two tables read at one
+ * point in time, for the price of one snapshot.
  */
 extern void row_access_begin_reading_at(RowAccess *ra, Relation rel, Snapshot snapshot);
 
