@@ -9,8 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/lib/packages.sh
-ensure_packages postgresql-15 postgresql-contrib
-export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+ensure_host_postgres
 . test/lib/cluster.sh
 trap cluster_cleanup EXIT
 

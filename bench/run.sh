@@ -37,8 +37,7 @@ fi
 if [ -n "${BENCH_IN_CHROOT:-}" ]; then
 	export PG_CONFIG=/usr/lib/postgresql/$BENCH_PG/bin/pg_config
 else
-	ensure_packages postgresql-15 postgresql-contrib
-	export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+	ensure_host_postgres
 fi
 . test/lib/cluster.sh
 

@@ -47,3 +47,10 @@ ensure_packages() {
 	# shellcheck disable=SC2086 # one word per package
 	apt_get install -y --no-install-recommends $missing
 }
+
+# ensure_host_postgres: the host's PostgreSQL 15 (Debian 12) with contrib,
+# and PG_CONFIG pointing at it unless already set.
+ensure_host_postgres() {
+	ensure_packages postgresql-15 postgresql-contrib
+	export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+}
